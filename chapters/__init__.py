@@ -1,0 +1,1 @@
+"""Runnable chapters, one per section of the article "GAE from theory to practice" (see chapters/README.md)."""
