@@ -22,7 +22,7 @@ def _import_tensorflow_quietly():
         import tensorflow
 
         return tensorflow
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also oneDNN's run-time "falling back" notices
     try:
         sys.stderr.flush()
         saved_fd = os.dup(2)

@@ -1,0 +1,391 @@
+"""Learning curves from run directories: read `progress.csv`, align seeds, plot mean ± std.
+
+A run directory (see docs: DESIGN.md, "The run directory") holds `progress.csv`, one row per logging
+interval with `env_steps` strictly increasing, and `config.json` with at least `env_id`, `algo` and
+`seed`. This module reads the former with the standard `csv` module (one file format shared by the
+trainer and the plotter, as Spinning Up's `progress.txt` is read by `spinup.run plot`) and draws the
+curves the way the field reports them: mean over seeds against environment steps, ± one standard
+deviation shaded, a reference curve beside ours where one exists.
+
+Aligning seeds. Runs log at slightly different `env_steps` (vector envs, resumed runs), so before
+averaging, each run's curve is linearly interpolated onto one shared grid
+
+    x_p = x_start + p (x_end − x_start) / (P − 1),   p = 0 … P−1
+    x_start = max_r (first env_steps of run r with a finite value)
+    x_end   = min_r (last  env_steps of run r with a finite value)
+
+and the mean and spread are taken per grid point over runs:
+
+    mean_p = (1/R) Σ_r y_{r,p},   std_p = sqrt( Σ_r (y_{r,p} − mean_p)² / (R − 1) )   (sample std, R ≥ 2)
+
+The grid never leaves the range every run covers: no extrapolation, so no run is flattened or
+invented past its last logged step.
+
+This module does not import TensorFlow; it uses matplotlib's object API (`Figure` + `FigureCanvasAgg`)
+and never touches `matplotlib.pyplot`, so it neither changes an interactive user's backend nor leaves
+figures open.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
+
+__all__ = [
+    "read_progress",
+    "curves_on_common_grid",
+    "plot_learning_curves",
+    "COLUMN_LABELS",
+]
+
+PROGRESS_FILE = "progress.csv"
+CONFIG_FILE = "config.json"
+DEFAULT_FIGURE_NAME = "learning_curve.png"
+
+#: Axis labels for the `progress.csv` columns; unknown columns get their name with spaces.
+COLUMN_LABELS: dict[str, str] = {
+    "env_steps": "environment steps",
+    "updates": "updates",
+    "wall_time_s": "wall time (s)",
+    "episode_return_mean": "episode return (mean over finished episodes)",
+    "episode_return_std": "episode return (std over finished episodes)",
+    "episode_length_mean": "episode length (mean over finished episodes)",
+    "episodes": "episodes finished in the interval",
+    "policy_loss": "policy loss",
+    "value_loss": "value loss",
+    "entropy": "policy entropy (nats)",
+    "explained_variance": "explained variance of V (1 = perfect, ≤ 0 = useless)",
+    "approx_kl": "approximate KL(π_old ‖ π_new)",
+    "clip_fraction": "fraction of clipped probability ratios",
+}
+
+_FIGSIZE_IN = (7.0, 4.5)
+_DPI = 120
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def _progress_file(path: str | Path) -> Path:
+    """`path` itself if it is a file, `path / progress.csv` if it is a directory; FileNotFoundError otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        csv_path = path / PROGRESS_FILE
+        if not csv_path.is_file():
+            raise FileNotFoundError(
+                f"{path} has no {PROGRESS_FILE}; pass a run directory written by `tf-gae train` "
+                f"or the path of a {PROGRESS_FILE} file"
+            )
+        return csv_path
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist; pass a run directory written by `tf-gae train` "
+            f"or the path of a {PROGRESS_FILE} file"
+        )
+    return path
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_progress(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a run's `progress.csv` into column name -> float64 array `[N]` (N = logged rows).
+
+    Args:
+      path: a run directory (its `progress.csv` is read) or the path of a `progress.csv` file.
+
+    Returns:
+      A dict in the file's column order. Empty cells and `nan` become NaN (an interval in which no
+      episode finished has no episode statistics); `inf`/`-inf` are kept as numbers. A file with a
+      header and no rows gives arrays of length 0.
+
+    Raises:
+      FileNotFoundError: the path or the run directory's `progress.csv` does not exist.
+      ValueError: the file is malformed — empty, no header row, duplicate or blank column names, no
+        `env_steps` column, a row with the wrong number of cells, or a cell that is neither a number
+        nor empty. The one-line message names the file (and line and column) and the fix.
+    """
+    csv_path = _progress_file(path)
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        rows = [row for row in csv.reader(f)]
+    # Line numbers are 1-based and count blank lines, which are skipped.
+    numbered = [(i + 1, [cell.strip() for cell in row]) for i, row in enumerate(rows) if any(c.strip() for c in row)]
+    fix = "it must be a CSV written by `tf-gae train` with a header row naming the columns"
+    if not numbered:
+        raise ValueError(f"{csv_path} is empty; {fix}")
+    header_line, header = numbered[0]
+    if all(_is_number(name) for name in header if name):
+        raise ValueError(f"{csv_path} has no header row (line {header_line} is numbers); {fix}")
+    if any(not name for name in header):
+        raise ValueError(f"{csv_path} has a blank column name in its header (line {header_line}); {fix}")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{csv_path} repeats the column(s) {duplicates} in its header; {fix}")
+    if "env_steps" not in header:
+        raise ValueError(f"{csv_path} has no 'env_steps' column (columns: {', '.join(header)}); {fix}")
+
+    data = np.full((len(numbered) - 1, len(header)), np.nan, dtype=np.float64)  # [N, C]
+    for r, (line, row) in enumerate(numbered[1:]):
+        if len(row) != len(header):
+            raise ValueError(
+                f"{csv_path} line {line} has {len(row)} cells but the header has {len(header)}; "
+                "the file is truncated or corrupt — rerun or repair that line"
+            )
+        for c, cell in enumerate(row):
+            if cell == "":
+                continue  # no value in this interval: stays NaN
+            try:
+                data[r, c] = float(cell)
+            except ValueError:
+                raise ValueError(
+                    f"{csv_path} line {line}, column '{header[c]}': {cell!r} is not a number; "
+                    "cells must be numbers, 'nan' or empty"
+                ) from None
+    return {name: data[:, c].copy() for c, name in enumerate(header)}
+
+
+# --------------------------------------------------------------------------------------- aligning
+
+
+def _finite_points(run: dict[str, np.ndarray], column: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (env_steps, column) pairs of one run where both are finite; checks env_steps increases."""
+    if "env_steps" not in run:
+        raise ValueError(f"{where} has no 'env_steps' column; pass dicts returned by read_progress")
+    if column not in run:
+        raise ValueError(f"{where} has no column {column!r} (columns: {', '.join(run)}); choose one of those")
+    steps = np.asarray(run["env_steps"], dtype=np.float64)  # [N]
+    values = np.asarray(run[column], dtype=np.float64)  # [N]
+    if steps.shape != values.shape or steps.ndim != 1:
+        raise ValueError(f"{where}: 'env_steps' and {column!r} must be 1-D arrays of one length, "
+                         f"got shapes {steps.shape} and {values.shape}")
+    keep = np.isfinite(steps) & np.isfinite(values)
+    steps, values = steps[keep], values[keep]
+    if steps.size == 0:
+        raise ValueError(f"{where} has no finite values of {column!r}; train longer or plot another column")
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError(f"{where}: 'env_steps' must strictly increase; the progress file is corrupt")
+    return steps, values
+
+
+def curves_on_common_grid(
+    runs: list[dict[str, np.ndarray]],
+    column: str = "episode_return_mean",
+    num_points: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate each run's `column` against `env_steps` onto one shared grid of environment steps.
+
+    For each run the rows where `column` (or `env_steps`) is NaN are dropped, and the remaining points
+    are linearly interpolated (`np.interp`) at
+
+        x_p = x_start + p (x_end − x_start) / (P − 1),   p = 0 … P−1,
+        x_start = max over runs of the first kept env_steps  (0 when every run has a value at step 0),
+        x_end   = min over runs of the last kept env_steps   (the shorter run's last step).
+
+    No run is extrapolated: every grid point lies inside every run's kept range.
+
+    Args:
+      runs: R >= 1 dicts as returned by :func:`read_progress`.
+      column: the column to align (default `episode_return_mean`).
+      num_points: P >= 2, the number of grid points.
+
+    Returns:
+      `(grid, values)`: grid `[P]` float64 (`[1]` if all runs share a single step) and values `[R, P]`.
+
+    Raises:
+      ValueError: no runs, `num_points` < 2, a run without `env_steps` or `column`, a run with no finite
+        value of `column`, `env_steps` not strictly increasing, or runs whose ranges do not overlap.
+    """
+    if isinstance(num_points, bool) or not isinstance(num_points, (int, np.integer)) or num_points < 2:
+        raise ValueError(f"num_points must be an integer >= 2, got {num_points!r}")
+    runs = list(runs)
+    if not runs:
+        raise ValueError("runs is empty; pass at least one dict returned by read_progress")
+    points = [_finite_points(run, column, f"run {i}") for i, run in enumerate(runs)]
+    start = max(float(steps[0]) for steps, _ in points)
+    end = min(float(steps[-1]) for steps, _ in points)
+    if start > end:
+        raise ValueError(
+            f"the runs' {column!r} curves do not overlap in env_steps (latest start {start:g} > "
+            f"earliest end {end:g}); plot runs that cover a common range of steps"
+        )
+    grid = np.array([start]) if start == end else np.linspace(start, end, int(num_points))  # [P]
+    values = np.stack([np.interp(grid, steps, vals) for steps, vals in points])  # [R, P]
+    return grid, values
+
+
+# --------------------------------------------------------------------------------------- plotting
+
+
+def _read_config(run_dir: Path) -> dict[str, Any] | None:
+    """The run's `config.json` as a dict, None if it has none; ValueError if it is not a JSON object."""
+    config_path = (run_dir if run_dir.is_dir() else run_dir.parent) / CONFIG_FILE
+    if not config_path.is_file():
+        return None
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_path} is not valid JSON ({err}); repair or remove it") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} must hold a JSON object; repair or remove it")
+    return config
+
+
+def _common_setting(key: str, run_dirs: list[Path], configs: list[dict[str, Any] | None]) -> Any | None:
+    """The one value of `key` across the runs that have a config; ValueError naming two that differ."""
+    seen: dict[str, Path] = {}
+    for run_dir, config in zip(run_dirs, configs):
+        if config is None or config.get(key) is None:
+            continue
+        value = str(config[key])
+        seen.setdefault(value, run_dir)
+        if len(seen) > 1:
+            (first, first_dir), (second, second_dir) = list(seen.items())[:2]
+            raise ValueError(
+                f"cannot average runs of different {key}: {first!r} ({first_dir}) and {second!r} "
+                f"({second_dir}); plot each configuration separately"
+            )
+    return next(iter(seen), None)
+
+
+def _column_label(column: str) -> str:
+    return COLUMN_LABELS.get(column, column.replace("_", " "))
+
+
+def _output_path(out: str | Path) -> Path:
+    out = Path(out)
+    if out.is_dir():
+        return out / DEFAULT_FIGURE_NAME
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"out must be a .png file or an existing directory, got {out}; use e.g. {out.with_suffix('.png')}")
+    return out
+
+
+def _learning_curve_figure(
+    run_dirs: list[str | Path],
+    column: str = "episode_return_mean",
+    title: str | None = None,
+    label: str | None = None,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
+    threshold: float | None = None,
+) -> Figure:
+    """Build (do not save) the figure :func:`plot_learning_curves` writes; see there for the arguments."""
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise ValueError("run_dirs is empty; pass at least one run directory")
+    runs = [read_progress(d) for d in run_dirs]
+    configs = [_read_config(d) for d in run_dirs]
+    env_id = _common_setting("env_id", run_dirs, configs)
+    algo = _common_setting("algo", run_dirs, configs)
+    if threshold is not None and not (isinstance(threshold, (int, float, np.number)) and math.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number or None, got {threshold!r}")
+
+    num_runs = len(runs)
+    seeds_text = f"{num_runs} seed" + ("" if num_runs == 1 else "s")
+    if title is None:
+        if env_id is not None or algo is not None:
+            title = f"{env_id or 'unknown env'} — {algo or 'unknown algo'} ({seeds_text})"
+        else:
+            title = f"{_column_label(column)} ({seeds_text})"
+    name = label if label is not None else (algo or "ours")
+
+    fig = Figure(figsize=_FIGSIZE_IN, dpi=_DPI)
+    FigureCanvasAgg(fig)  # attaches itself to fig; no pyplot, no global backend change
+    ax = fig.add_subplot()
+    color = "C0"
+    if num_runs == 1:
+        steps, values = _finite_points(runs[0], column, str(run_dirs[0]))
+        seed = (configs[0] or {}).get("seed")
+        ax.plot(steps, values, color=color, lw=1.8, label=name if seed is None else f"{name} (seed {seed})")
+        # A single run has no spread over seeds; its own spread over episodes is the honest band.
+        if column == "episode_return_mean" and "episode_return_std" in runs[0]:
+            all_steps = runs[0]["env_steps"]
+            mean, std = runs[0]["episode_return_mean"], runs[0]["episode_return_std"]
+            ok = np.isfinite(all_steps) & np.isfinite(mean) & np.isfinite(std)
+            if ok.any():
+                ax.fill_between(all_steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2,
+                                lw=0, label="± 1 std over episodes")
+    else:
+        grid, values = curves_on_common_grid(runs, column)  # [P], [R, P]
+        mean = values.mean(axis=0)  # [P]
+        std = values.std(axis=0, ddof=1)  # [P], sample std over seeds
+        ax.plot(grid, mean, color=color, lw=1.8, label=f"{name} (mean of {num_runs} seeds)")
+        ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2, lw=0,
+                        label="± 1 std over seeds")
+
+    if reference is not None:
+        ref_steps = np.asarray(reference[0], dtype=np.float64).ravel()
+        ref_values = np.asarray(reference[1], dtype=np.float64).ravel()
+        if ref_steps.shape != ref_values.shape or ref_steps.size == 0:
+            raise ValueError(
+                f"reference must be (steps, values) of one non-zero length, got lengths "
+                f"{ref_steps.size} and {ref_values.size}"
+            )
+        ax.plot(ref_steps, ref_values, color="C1", lw=1.5, label="reference")
+    if threshold is not None:
+        ax.axhline(float(threshold), color="0.3", ls="--", lw=1.2, label=f"threshold {float(threshold):g}")
+
+    ax.set_xlabel(COLUMN_LABELS["env_steps"])
+    ax.set_ylabel(_column_label(column))
+    ax.set_title(title)
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    column: str = "episode_return_mean",
+    title: str | None = None,
+    label: str | None = None,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
+    threshold: float | None = None,
+) -> Path:
+    """Plot `column` against environment steps for runs of one configuration and save it as a PNG.
+
+    Several runs (seeds): the mean over runs as a line and ± one sample standard deviation over runs
+    shaded, both on the common grid of :func:`curves_on_common_grid` (no extrapolation past the shortest
+    run). One run: its own curve (NaN rows skipped) and, for `episode_return_mean`, ± its
+    `episode_return_std` (the spread over the interval's episodes) shaded when that column exists.
+
+    Args:
+      run_dirs: run directories (or their `progress.csv` files); their `config.json`, where present,
+        must agree on `env_id` and `algo`.
+      out: the PNG to write (parent directories are created); an existing directory gets
+        `learning_curve.png` inside it.
+      column: the `progress.csv` column to plot; the y label is its readable name (`COLUMN_LABELS`).
+      title: defaults to "<env_id> — <algo> (n seeds)" from `config.json`.
+      label: legend name of our curve; defaults to the algorithm's name.
+      reference: `(steps [M], values [M])` of a curve to draw beside ours (e.g. a published result).
+      threshold: draws a labelled dashed horizontal line there (e.g. 475 = CartPole-v1 solved).
+
+    Returns:
+      The path of the written PNG (7 x 4.5 in at 120 dpi).
+
+    Raises:
+      ValueError: runs of different `env_id` or `algo` (the message names both), a bad `out` suffix,
+        or any error of :func:`read_progress` / :func:`curves_on_common_grid`.
+      FileNotFoundError: a run directory without `progress.csv`.
+    """
+    out_path = _output_path(out)
+    fig = _learning_curve_figure(run_dirs, column, title=title, label=label, reference=reference,
+                                 threshold=threshold)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, format="png", dpi=_DPI)
+    fig.clear()  # a Figure outside pyplot is freed with its last reference; clear() drops artists now
+    return out_path

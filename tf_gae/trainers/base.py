@@ -1,0 +1,325 @@
+"""What the trainers share: the configuration, the advantage-weighted update and the training loop.
+
+The update is the policy-gradient step of the GAE paper (§2, eq. 1-2) with a fitted value function:
+
+    Â_t, R^λ_t = tf_gae.gae(r, V(s_t), V(s_{t+1}), terminated, truncated; γ, λ)   (gradient-stopped)
+    L_policy   = −mean_t[ log π_θ(a_t | s_t) · Â_t ]                             (ascent on E[∇ log π · Â])
+    L_value    = mean_t[ (V_φ(s_t) − R^λ_t)² ]                                  (regression on the λ-return)
+    L          = L_policy + c_v L_value − c_e mean_t[ H(π_θ(· | s_t)) ]
+
+GAE is a fixed linear function of the rewards and the current V; gradient descent fits V and improves π.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gymnasium as gym
+import keras
+import numpy as np
+
+from tf_gae._tf import tf
+from tf_gae.advantages import gae, normalize_advantages
+from tf_gae.models import action_spec_from_space, build_actor_critic
+from tf_gae.rollout import Rollout, RolloutCollector, check_env_id, make_vector_env
+
+__all__ = ["TrainerConfig", "Trainer", "ConfigError", "TrainingDiverged", "PROGRESS_COLUMNS", "check_environment"]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the field and the fix."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+PROGRESS_COLUMNS = [
+    "env_steps",
+    "updates",
+    "wall_time_s",
+    "episode_return_mean",
+    "episode_return_std",
+    "episode_length_mean",
+    "episodes",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "explained_variance",
+    "grad_norm",
+]
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Settings shared by every trainer; each field's `help` is its docstring (and its CLI help)."""
+
+    env_id: str = _help("gymnasium environment id (1-D Box observations; Discrete or 1-D Box actions)", default="CartPole-v1")
+    total_steps: int = _help("environment steps to train for, summed over all environments", default=100_000)
+    seed: int = _help("seed for the environments, the network initialisation and action sampling", default=0)
+    num_envs: int = _help("environments stepped in parallel (B)", default=8)
+    n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=5)
+    gamma: float = _help("discount γ in [0, 1]", default=0.99)
+    lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.95)
+    learning_rate: float = _help("optimizer step size", default=7e-4)
+    optimizer: str = _help("'rmsprop' (as A2C's paper and SB3) or 'adam'", default="rmsprop")
+    value_coef: float = _help("weight c_v of the value loss", default=0.5)
+    entropy_coef: float = _help("weight c_e of the entropy bonus", default=0.0)
+    max_grad_norm: float = _help("clip the global gradient norm to this (0 = no clipping)", default=0.5)
+    normalize_advantages: bool = _help("standardise advantages over each batch before the policy loss", default=False)
+    hidden_sizes: tuple[int, ...] = _help("hidden layer widths of each MLP", default=(64, 64))
+    shared_trunk: bool = _help("one MLP feeding both heads instead of separate policy and value MLPs", default=False)
+    normalize_observations: bool = _help("normalise observations by running mean and std (saved with the model)", default=False)
+    asynchronous_envs: bool = _help("step environments in subprocesses (gymnasium AsyncVectorEnv)", default=False)
+    log_every_steps: int = _help("write a progress row and a checkpoint about every this many env steps", default=2_000)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def need(condition: bool, name: str, wanted: str) -> None:
+            if not condition:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be {wanted}, got {getattr(self, name)!r}")
+
+        for name in ("total_steps", "num_envs", "n_steps", "log_every_steps"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, "a whole number ≥ 1")
+        need(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "seed", "a whole number in [0, 2^31)")
+        for name in ("gamma", "lam"):
+            value = getattr(self, name)
+            need(isinstance(value, (int, float)) and 0.0 <= value <= 1.0, name, "a number in [0, 1]")
+        need(self.learning_rate > 0 and math.isfinite(self.learning_rate), "learning_rate", "a positive number")
+        need(self.optimizer in ("rmsprop", "adam"), "optimizer", "'rmsprop' or 'adam'")
+        for name in ("value_coef", "entropy_coef", "max_grad_norm"):
+            value = getattr(self, name)
+            need(value >= 0 and math.isfinite(value), name, "a non-negative number")
+        need(
+            len(self.hidden_sizes) >= 1 and all(isinstance(h, int) and h >= 1 for h in self.hidden_sizes),
+            "hidden_sizes",
+            "one or more positive layer widths, e.g. 64,64",
+        )
+        need(isinstance(self.env_id, str) and bool(self.env_id), "env_id", "a gymnasium environment id")
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.n_steps
+
+    @property
+    def num_updates(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_update)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["hidden_sizes"] = list(self.hidden_sizes)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainerConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"unknown configuration keys {unknown} for {cls.__name__}")
+        values = dict(values)
+        if "hidden_sizes" in values:
+            values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        return cls(**values)
+
+
+def check_environment(env_id: str) -> tuple[gym.Space, gym.Space]:
+    """The observation and action spaces of `env_id`, or ValueError naming what is unsupported."""
+    check_env_id(env_id)
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as error:  # e.g. DependencyNotInstalled
+        raise ValueError(f"cannot create {env_id}: {error}") from None
+    try:
+        observation_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
+        raise ValueError(
+            f"{env_id} has observation space {observation_space}: only flat (1-D) Box observations are supported"
+        )
+    action_spec_from_space(action_space)  # raises for unsupported action spaces
+    return observation_space, action_space
+
+
+def explained_variance(predictions: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """1 − Var[targets − predictions] / Var[targets]: 1 is perfect, 0 is no better than a constant."""
+    target_variance = tf.math.reduce_variance(targets)
+    return tf.where(
+        target_variance > 0, 1.0 - tf.math.reduce_variance(targets - predictions) / target_variance, np.nan
+    )
+
+
+class Trainer:
+    """Collect a rollout, compute GAE, take one gradient step; repeat. Subclasses set defaults and losses."""
+
+    config_class: type[TrainerConfig] = TrainerConfig
+    algo: str = "base"
+
+    def __init__(self, config: TrainerConfig) -> None:
+        self.config = config
+        keras.utils.set_random_seed(config.seed)
+        observation_space, action_space = check_environment(config.env_id)
+        self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
+        self.model = build_actor_critic(
+            observation_space,
+            action_space,
+            hidden_sizes=tuple(config.hidden_sizes),
+            shared_trunk=config.shared_trunk,
+            normalize_observations=config.normalize_observations,
+        )
+        if config.optimizer == "rmsprop":  # PyTorch-style RMSprop settings used by SB3's A2C
+            self.optimizer = keras.optimizers.RMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
+        else:
+            self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
+        self.optimizer.build(self.model.trainable_variables)
+        self.collector = RolloutCollector(self.env, self.model, num_steps=config.n_steps, seed=config.seed)
+        self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
+        self._update = tf.function(self._update_graph, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ checkpointing
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """Everything a resumed run needs: weights, optimizer slots, counters, the sampling RNG state."""
+        return tf.train.Checkpoint(
+            model=self.model,
+            optimizer=self.optimizer,
+            env_steps=self.env_steps,
+            updates=self.updates,
+            generator=self.collector.generator,
+        )
+
+    # ------------------------------------------------------------------ the update
+
+    def advantages_and_returns(self, rollout_tensors: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        """GAE(γ, λ) on the rollout: [T, B] advantages and λ-return targets, gradient-stopped."""
+        return gae(
+            rollout_tensors["rewards"],
+            rollout_tensors["values"],
+            rollout_tensors["next_values"],
+            rollout_tensors["terminated"],
+            rollout_tensors["truncated"],
+            gamma=self.config.gamma,
+            lambda_=self.config.lam,
+        )
+
+    def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        config = self.config
+        advantages, returns = self.advantages_and_returns(rollout_tensors)  # [T, B] each
+        observations = tf.reshape(rollout_tensors["observations"], [-1, rollout_tensors["observations"].shape[-1]])
+        actions = rollout_tensors["actions"]
+        actions = tf.reshape(actions, tf.concat([[-1], tf.shape(actions)[2:]], axis=0))  # [N] or [N, act_dim]
+        advantages, returns = tf.reshape(advantages, [-1]), tf.reshape(returns, [-1])  # [N]
+        if config.normalize_advantages:
+            advantages = normalize_advantages(advantages)
+        with tf.GradientTape() as tape:
+            distribution, values = self.model.policy_and_value(observations)
+            log_probs = distribution.log_prob(actions)  # [N]
+            # L_policy = −mean[log π(a_t|s_t) Â_t]; Â is a constant here (gae stops its gradient).
+            policy_loss = -tf.reduce_mean(log_probs * advantages)
+            # L_value = mean[(V(s_t) − R^λ_t)²]
+            value_loss = tf.reduce_mean(tf.square(values - returns))
+            entropy = tf.reduce_mean(distribution.entropy())
+            loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        grad_norm = tf.linalg.global_norm(gradients)
+        if config.max_grad_norm > 0:
+            gradients, _ = tf.clip_by_global_norm(gradients, config.max_grad_norm, use_norm=grad_norm)
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+        if finite:  # never write NaN into the weights
+            self.optimizer.apply_gradients(zip(gradients, variables))
+        return dict(
+            loss=loss,
+            policy_loss=policy_loss,
+            value_loss=value_loss,
+            entropy=entropy,
+            explained_variance=explained_variance(values, returns),
+            grad_norm=grad_norm,
+        )
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        tensors = dict(
+            observations=rollout.observations,
+            actions=rollout.actions,
+            rewards=rollout.rewards,
+            values=rollout.values,
+            next_values=rollout.next_values,
+            terminated=rollout.terminated,
+            truncated=rollout.truncated,
+            log_probs=rollout.log_probs,
+        )
+        metrics = {name: float(value) for name, value in self._update(tensors).items()}
+        if not math.isfinite(metrics["loss"]) or not math.isfinite(metrics["grad_norm"]):
+            raise TrainingDiverged(
+                f"non-finite loss at update {int(self.updates.numpy()) + 1} "
+                f"(loss={metrics['loss']}, grad_norm={metrics['grad_norm']}); lower --learning-rate or set "
+                "--max-grad-norm; the last good checkpoint is kept"
+            )
+        return metrics
+
+    # ------------------------------------------------------------------ the loop
+
+    def train(
+        self,
+        on_row: Callable[[dict[str, float]], None] | None = None,
+        on_update: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """Train until `total_steps`. After every `log_every_steps` (and the last update) `on_row` gets a
+        progress row; the caller writes it and then saves the checkpoint, in that order."""
+        config = self.config
+        updates_per_row = max(1, round(config.log_every_steps / config.steps_per_update))
+        start_update = int(self.updates.numpy())
+        # A resumed run cannot restore the environments' internal state: start fresh episodes, with a seed
+        # that depends on where we are so that resumed runs are reproducible too.
+        self.collector.reset(seed=config.seed + 7919 * start_update)
+        returns: list[float] = []
+        lengths: list[int] = []
+        recent_returns: collections.deque[float] = collections.deque(maxlen=20)
+        sums: dict[str, float] = {}
+        count = 0
+        started = time.perf_counter()
+        for update in range(start_update, config.num_updates):
+            rollout = self.collector.collect()
+            metrics = self.update(rollout)
+            self.updates.assign_add(1)
+            self.env_steps.assign_add(rollout.num_steps)
+            returns += rollout.episode_returns
+            lengths += rollout.episode_lengths
+            for name, value in metrics.items():
+                sums[name] = sums.get(name, 0.0) + value
+            count += 1
+            recent_returns.extend(rollout.episode_returns)
+            recent = float(np.mean(recent_returns)) if recent_returns else math.nan
+            if on_update is not None:
+                on_update(int(self.env_steps.numpy()), recent)
+            if (update + 1) % updates_per_row == 0 or update + 1 == config.num_updates:
+                row = dict(
+                    env_steps=int(self.env_steps.numpy()),
+                    updates=int(self.updates.numpy()),
+                    wall_time_s=time.perf_counter() - started,
+                    episode_return_mean=float(np.mean(returns)) if returns else math.nan,
+                    episode_return_std=float(np.std(returns)) if returns else math.nan,
+                    episode_length_mean=float(np.mean(lengths)) if lengths else math.nan,
+                    episodes=len(returns),
+                    **{name: sums[name] / count for name in sums if name != "loss"},
+                )
+                if on_row is not None:
+                    on_row(row)
+                returns, lengths, sums, count = [], [], {}, 0
+
+    def close(self) -> None:
+        self.env.close()
