@@ -159,6 +159,12 @@ def test_categorical_log_prob_and_entropy_match_numpy():
     expected_entropy = -np.sum(np.exp(log_policy) * log_policy, axis=-1)
     np.testing.assert_allclose(distribution.entropy().numpy(), expected_entropy, rtol=1e-5)
     np.testing.assert_array_equal(model.mode(observations).numpy(), np.argmax(logits, axis=-1))
+    # KL(π_old ‖ π_new) = Σ_a π_old(a) (log π_old(a) − log π_new(a)), as PPO's diagnostics use it
+    shifted_observations = observations + 0.5
+    log_policy_new = numpy_log_softmax(model(shifted_observations)[0].numpy())
+    expected_kl = np.sum(np.exp(log_policy) * (log_policy - log_policy_new), axis=-1)
+    kl = tfp.distributions.kl_divergence(distribution, model.distribution(shifted_observations))
+    np.testing.assert_allclose(kl.numpy(), expected_kl, rtol=1e-4, atol=1e-6)
     # gain 0.01: the initial policy is close to uniform
     fresh = make_model("discrete2", seed=4)
     np.testing.assert_allclose(fresh.distribution(observations).probs_parameter().numpy(), 0.5, atol=0.05)
@@ -449,7 +455,8 @@ def test_checkpoint_holds_every_weight(tmp_path, shared_trunk):
 def test_action_spec_from_supported_spaces():
     assert action_spec_from_space(gym.spaces.Discrete(3)) == ActionSpec("discrete", 3)
     assert action_spec_from_space(gym.spaces.Box(-2.0, 2.0, (1,), np.float32)) == ActionSpec("box", 1, (-2.0,), (2.0,))
-    spec = action_spec_from_space(gym.spaces.Box(np.array([-1.0, 0.0, -np.inf]), np.array([1.0, 5.0, np.inf])))
+    bounds = np.array([-1.0, 0.0, -np.inf]), np.array([1.0, 5.0, np.inf])
+    spec = action_spec_from_space(gym.spaces.Box(*bounds, dtype=np.float64))
     assert spec.kind == "box" and spec.size == 3
     assert spec.low == (-1.0, 0.0, -math.inf) and spec.high == (1.0, 5.0, math.inf)
     assert ActionSpec(**json.loads(json.dumps(spec.__dict__))) == spec  # lists from JSON become tuples

@@ -322,7 +322,7 @@ class ActorCritic(keras.Model):
 
     Layout (hidden layers: Dense + `activation`, orthogonal gain √2; heads linear):
 
-        separate (default):  s → [normalizer] → policy MLP → policy head (gain 0.01) → logits [N, n] | mean [N, d]
+        separate (default):  s → [normalizer] → policy MLP → policy head (gain 0.01) → logits [N, n] | μ [N, d]
                                              → value MLP  → value head  (gain 1.0)  → V(s) [N]
         shared_trunk=True:   s → [normalizer] → one MLP → both heads
 

@@ -1,0 +1,120 @@
+"""The `tf-gae` command through subprocesses: errors, determinism, resume after SIGKILL, evaluate, plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--total-steps", "3200", "--num-envs", "4", "--n-steps", "8", "--log-every-steps", "320", "--eval-episodes", "2"]
+
+
+def tf_gae(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "tf_gae", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
+
+
+def progress_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "progress.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def snapshot(folder: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*")} if folder.exists() else {}
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--env", "NoSuchEnv-v9"], "unknown environment id"),
+        (["--gamma", "1.5"], "--gamma must lie in [0, 1]"),
+        (["--learning-rate", "-3"], "--learning-rate must be a positive number"),
+        (["--algo", "dqn"], "invalid choice"),
+        (["--resume"], "--resume needs --run-dir"),
+    ],
+)
+def test_bad_flags_fail_with_one_line_and_status_2_writing_nothing(tmp_path, flags, message):
+    run_dir = tmp_path / "run"
+    result = tf_gae("train", "--run-dir", str(run_dir), *flags) if flags != ["--resume"] else tf_gae("train", *flags)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not run_dir.exists()
+
+
+def test_train_evaluate_plot_and_refuse_to_overwrite(tmp_path):
+    run_dir = tmp_path / "run"
+    result = tf_gae("train", "--run-dir", str(run_dir), *SMALL)
+    assert result.returncode == 0, result.stderr
+    for name in ("config.json", "progress.csv", "learning_curve.png", "eval.json"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "checkpoints").iterdir()) and any((run_dir / "tb").iterdir())
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["algo"] == "a2c" and config["total_steps"] == 3200 and "tensorflow" in config["versions"]
+    rows = progress_rows(run_dir)
+    assert [int(r["env_steps"]) for r in rows] == list(range(320, 3201, 320))
+    assert "deterministic evaluation over 2 episodes" in result.stderr
+
+    evaluated = tf_gae("evaluate", str(run_dir), "--episodes", "3", "--seed", "5")
+    assert evaluated.returncode == 0, evaluated.stderr
+    record = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert record["env"] == "CartPole-v1" and record["episodes"] == 3 and record["deterministic"] is True
+    assert record["env_steps"] == 3200 and record["mean_return"] >= 8
+    assert json.loads((run_dir / "eval.json").read_text()) == record
+
+    plotted = tf_gae("plot", str(run_dir), "--out", str(tmp_path / "curve.png"))
+    assert plotted.returncode == 0 and (tmp_path / "curve.png").stat().st_size > 5000
+
+    before = snapshot(run_dir)
+    again = tf_gae("train", "--run-dir", str(run_dir), *SMALL)
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    contradicting = tf_gae("train", "--run-dir", str(run_dir), "--resume", "--lam", "0.5")
+    assert contradicting.returncode == 2 and "contradicts" in contradicting.stderr
+    assert snapshot(run_dir) == before, "a refused command must not touch the run directory"
+
+
+def test_same_seed_same_progress(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        result = tf_gae("train", "--run-dir", str(tmp_path / name), "--seed", "3", *SMALL[:-2], "--eval-episodes", "0")
+        assert result.returncode == 0, result.stderr
+        runs.append([{k: v for k, v in row.items() if k != "wall_time_s"} for row in progress_rows(tmp_path / name)])
+    assert runs[0] == runs[1]
+    assert len(runs[0]) == 10
+
+
+def test_resume_after_sigkill_continues_without_gap_or_repeat(tmp_path):
+    run_dir = tmp_path / "run"
+    flags = ["--total-steps", "9600", "--num-envs", "4", "--n-steps", "8", "--log-every-steps", "320"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tf_gae", "train", "--run-dir", str(run_dir), *flags, "--eval-episodes", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:  # kill it once a few rows are written, wherever it is
+        if (run_dir / "progress.csv").exists() and len((run_dir / "progress.csv").read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rows_before = len(progress_rows(run_dir))
+    assert 0 < rows_before < 30, "the kill should land mid-run"
+    resumed = tf_gae("train", "--run-dir", str(run_dir), "--resume", "--eval-episodes", "0")
+    assert resumed.returncode == 0, resumed.stderr
+    steps = [int(row["env_steps"]) for row in progress_rows(run_dir)]
+    assert steps == list(range(320, 9601, 320)), steps
+    assert "resumed at" in resumed.stderr
