@@ -41,7 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_gae._tf import tf
+# torch's compiler stack (torch._dynamo, which imports triton's native library) must be loaded BEFORE
+# TensorFlow: loaded after it, importing triton segfaults (seen with TF 2.21 + torch 2.14). SB3's optimizer
+# step imports torch._dynamo lazily, so it is imported here, up front.
+import torch  # noqa: E402,I001
+import torch._dynamo  # noqa: E402,F401
+
+from tf_gae._tf import tf  # noqa: E402
 
 NUM_ENVS, N_STEPS, GAMMA, LAMBDA, LEARNING_RATE = 8, 5, 0.99, 1.0, 7e-4
 TORCH_THREADS = 2
@@ -127,8 +133,6 @@ def time_sb3(total_steps: int, seed: int) -> tuple[int, float]:
 
 
 def run(steps: int, warmup_steps: int, seeds: list[int]) -> dict[str, list[float]]:
-    import torch
-
     torch.set_num_threads(TORCH_THREADS)
     print(f"benchmark: warm-up ({warmup_steps:,} steps each)", file=sys.stderr, flush=True)
     time_ours(warmup_steps, 1000, pretrace=True)
@@ -164,7 +168,6 @@ def _cpu_name() -> str:
 def markdown(rates: dict[str, list[float]], steps: int, warmup_steps: int, seeds: list[int]) -> str:
     import gymnasium
     import stable_baselines3
-    import torch
 
     ours, pre, sb3 = (statistics.median(rates[name]) for name in ("ours", "ours_pretraced", "sb3"))
     per_seed = lambda name: ", ".join(f"{rate:,.0f}" for rate in rates[name])  # noqa: E731
