@@ -276,10 +276,9 @@ def _eval_record(env_id, episodes, mean, std, deterministic, env_steps) -> dict[
 def _load_model(run_dir: Path):
     """Rebuild the model from config.json and restore the newest checkpoint's weights (no code is loaded)."""
     from tf_gae._tf import tf
-    from tf_gae.models import build_actor_critic
     from tf_gae.runs import RunDirectory
     from tf_gae.trainers import ALGORITHMS
-    from tf_gae.trainers.base import check_environment
+    from tf_gae.trainers.base import build_model
 
     run = RunDirectory.open(run_dir)
     algo = run.config.get("algo")
@@ -289,14 +288,7 @@ def _load_model(run_dir: Path):
     config = config_class.from_dict(
         {f.name: run.config[f.name] for f in dataclasses.fields(config_class) if f.name in run.config}
     )
-    observation_space, action_space = check_environment(config.env_id)
-    model = build_actor_critic(
-        observation_space,
-        action_space,
-        hidden_sizes=tuple(config.hidden_sizes),
-        shared_trunk=config.shared_trunk,
-        normalize_observations=config.normalize_observations,
-    )
+    model = build_model(config)
     env_steps = tf.Variable(0, dtype=tf.int64)
     latest = tf.train.latest_checkpoint(str(run.path / "checkpoints"))
     if latest is None:

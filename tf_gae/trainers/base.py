@@ -28,7 +28,7 @@ from tf_gae.advantages import gae, normalize_advantages
 from tf_gae.models import action_spec_from_space, build_actor_critic
 from tf_gae.rollout import Rollout, RolloutCollector, check_env_id, make_vector_env
 
-__all__ = ["TrainerConfig", "Trainer", "ConfigError", "TrainingDiverged", "PROGRESS_COLUMNS", "check_environment"]
+__all__ = ["TrainerConfig", "Trainer", "ConfigError", "TrainingDiverged", "PROGRESS_COLUMNS", "check_environment", "build_model"]
 
 
 class ConfigError(ValueError):
@@ -154,6 +154,18 @@ def check_environment(env_id: str) -> tuple[gym.Space, gym.Space]:
     return observation_space, action_space
 
 
+def build_model(config: TrainerConfig) -> Any:
+    """The actor-critic that `config` describes (one place, for training and for evaluating a run)."""
+    observation_space, action_space = check_environment(config.env_id)
+    return build_actor_critic(
+        observation_space,
+        action_space,
+        hidden_sizes=tuple(config.hidden_sizes),
+        shared_trunk=config.shared_trunk,
+        normalize_observations=config.normalize_observations,
+    )
+
+
 def explained_variance(predictions: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
     """1 − Var[targets − predictions] / Var[targets]: 1 is perfect, 0 is no better than a constant."""
     target_variance = tf.math.reduce_variance(targets)
@@ -171,15 +183,8 @@ class Trainer:
     def __init__(self, config: TrainerConfig) -> None:
         self.config = config
         keras.utils.set_random_seed(config.seed)
-        observation_space, action_space = check_environment(config.env_id)
+        self.model = build_model(config)
         self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
-        self.model = build_actor_critic(
-            observation_space,
-            action_space,
-            hidden_sizes=tuple(config.hidden_sizes),
-            shared_trunk=config.shared_trunk,
-            normalize_observations=config.normalize_observations,
-        )
         if config.optimizer == "rmsprop":  # PyTorch-style RMSprop settings used by SB3's A2C
             self.optimizer = keras.optimizers.RMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
         else:
