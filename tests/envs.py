@@ -61,3 +61,6 @@ def register_test_envs() -> None:
     gym.register("ConstantRewardClock-v0", entry_point=ConstantRewardEnv, max_episode_steps=10, kwargs={"show_time": True})
     gym.register("NaNReward-v0", entry_point=NaNRewardEnv, max_episode_steps=10)
     gym.register("DictObservation-v0", entry_point=DictObservationEnv, max_episode_steps=10)
+
+
+register_test_envs()  # at import, so `--env tests.envs:NaNReward-v0` works from the command line too

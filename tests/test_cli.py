@@ -118,3 +118,17 @@ def test_resume_after_sigkill_continues_without_gap_or_repeat(tmp_path):
     steps = [int(row["env_steps"]) for row in progress_rows(run_dir)]
     assert steps == list(range(320, 9601, 320)), steps
     assert "resumed at" in resumed.stderr
+
+
+def test_non_finite_loss_exits_1_and_keeps_the_last_good_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    result = tf_gae(
+        "train", "--env", "tests.envs:NaNReward-v0", "--run-dir", str(run_dir), "--num-envs", "2", "--n-steps", "10",
+        "--total-steps", "400", "--log-every-steps", "20", "--eval-episodes", "0",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "training stopped: non-finite loss at update 6" in result.stderr
+    steps = [int(row["env_steps"]) for row in progress_rows(run_dir)]
+    assert steps == [20, 40, 60, 80, 100]
+    checkpoints = (run_dir / "checkpoints" / "checkpoint").read_text()
+    assert 'model_checkpoint_path: "ckpt-5"' in checkpoints

@@ -100,6 +100,7 @@ def test_non_finite_loss_stops_training_and_leaves_the_weights_finite():
         (dict(optimizer="sgd"), "--optimizer must be 'rmsprop' or 'adam'"),
         (dict(hidden_sizes=()), "--hidden-sizes must be one or more"),
         (dict(entropy_coef=-1.0), "--entropy-coef must be a non-negative"),
+        (dict(total_steps=10, num_envs=2, n_steps=8), "--total-steps must be at least one rollout"),
     ],
 )
 def test_invalid_hyperparameters_name_the_flag(change, message):

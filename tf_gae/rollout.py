@@ -14,6 +14,7 @@ the step that ends an episode returns the reset observation, and the episode's f
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,16 @@ __all__ = ["Rollout", "RolloutCollector", "make_vector_env", "check_env_id"]
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise ValueError with the fix if gymnasium does not know `env_id`."""
+    """Raise ValueError with the fix if gymnasium does not know `env_id`.
+
+    gymnasium's `module:EnvId` form is accepted: the module is imported first (it registers the env).
+    """
+    if ":" in env_id:
+        module, _, env_id = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(f"cannot import {module!r} for environment {env_id!r}: {error}") from None
     try:
         gym.spec(env_id)
     except gym.error.Error as error:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...

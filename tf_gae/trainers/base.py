@@ -64,7 +64,10 @@ class TrainerConfig:
     """Settings shared by every trainer; each field's `help` is its docstring (and its CLI help)."""
 
     env_id: str = _help("gymnasium environment id (1-D Box observations; Discrete or 1-D Box actions)", default="CartPole-v1")
-    total_steps: int = _help("environment steps to train for, summed over all environments", default=100_000)
+    total_steps: int = _help(
+        "environment steps to train for, summed over all environments (whole rollouts only: never more)",
+        default=100_000,
+    )
     seed: int = _help("seed for the environments, the network initialisation and action sampling", default=0)
     num_envs: int = _help("environments stepped in parallel (B)", default=8)
     n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=5)
@@ -109,6 +112,11 @@ class TrainerConfig:
             "one or more positive layer widths, e.g. 64,64",
         )
         need(isinstance(self.env_id, str) and bool(self.env_id), "env_id", "a gymnasium environment id")
+        need(
+            self.total_steps >= self.num_envs * self.n_steps,
+            "total_steps",
+            f"at least one rollout, num_envs × n_steps = {self.num_envs * self.n_steps}",
+        )
 
     @property
     def steps_per_update(self) -> int:
@@ -116,7 +124,8 @@ class TrainerConfig:
 
     @property
     def num_updates(self) -> int:
-        return math.ceil(self.total_steps / self.steps_per_update)
+        """Whole rollouts that fit in the budget: training never runs past `total_steps`."""
+        return self.total_steps // self.steps_per_update
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
