@@ -113,9 +113,9 @@ def test_unsupported_spaces_are_refused():
         A2CTrainer(A2CConfig(env_id="DictObservation-v0"))
 
 
-def _fingerprint(config: A2CConfig):
+def _fingerprint(config, trainer_class=A2CTrainer):
     rows = []
-    trainer = A2CTrainer(config)
+    trainer = trainer_class(config)
     trainer.train(on_row=rows.append)
     trainer.close()
     weights = np.concatenate([w.ravel() for w in trainer.model.get_weights()])
@@ -145,6 +145,7 @@ def test_every_config_field_changes_behaviour():
         hidden_sizes=(8, 8),
         shared_trunk=True,
         normalize_observations=True,
+        normalize_rewards=True,
         asynchronous_envs=True,
         log_every_steps=32,
     )

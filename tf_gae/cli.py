@@ -58,9 +58,27 @@ def _flag(field_name: str) -> str:
 
 
 def _config_fields():
-    from tf_gae.trainers.base import TrainerConfig
+    """Every configuration field of every algorithm, once (the first class's help text)."""
+    from tf_gae.trainers import ALGORITHMS
 
-    return dataclasses.fields(TrainerConfig)
+    fields = {}
+    for config_class, _ in ALGORITHMS.values():
+        for config_field in dataclasses.fields(config_class):
+            fields.setdefault(config_field.name, config_field)
+    return list(fields.values())
+
+
+def _defaults_by_algo(name: str) -> str:
+    from tf_gae.trainers import ALGORITHMS
+
+    defaults = []
+    for algo, (config_class, _) in ALGORITHMS.items():
+        for config_field in dataclasses.fields(config_class):
+            if config_field.name == name:
+                value = config_field.default
+                value = ",".join(map(str, value)) if isinstance(value, tuple) else value
+                defaults.append(f"{algo}: {value}")
+    return "; ".join(defaults)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     train = commands.add_parser("train", help="train an agent and write a run directory")
-    train.add_argument("--algo", choices=["reinforce", "a2c"], default=None, help=f"algorithm (default {DEFAULT_ALGO})")
+    train.add_argument("--algo", choices=["reinforce", "a2c", "ppo"], default=None, help=f"algorithm (default {DEFAULT_ALGO})")
     for config_field in _config_fields():
-        flag, help_text = _flag(config_field.name), config_field.metadata["help"]
+        flag = _flag(config_field.name)
+        help_text = f"{config_field.metadata['help']} (default {_defaults_by_algo(config_field.name)})".replace("%", "%%")
         common = dict(dest=config_field.name, default=None, help=help_text)
         if config_field.type in ("bool", bool):
             train.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
@@ -175,6 +194,11 @@ def _resolve_config(args: argparse.Namespace):
                 )
         return algo, config, run
     algo = args.algo or DEFAULT_ALGO
+    known = {f.name for f in dataclasses.fields(ALGORITHMS[algo][0])}
+    for name in given:
+        if name not in known:
+            users = [a for a, (c, _) in ALGORITHMS.items() if name in {f.name for f in dataclasses.fields(c)}]
+            raise UsageError(f"{_flag(name)} applies to --algo {' or '.join(users)} only, not {algo}")
     config = ALGORITHMS[algo][0](**given)
     return algo, config, None
 
@@ -184,7 +208,7 @@ def _train(args: argparse.Namespace) -> int:
     from tf_gae.plotting import plot_learning_curves
     from tf_gae.runs import RunDirectory, default_run_dir, evaluate_policy
     from tf_gae.trainers import ALGORITHMS, TrainingDiverged
-    from tf_gae.trainers.base import PROGRESS_COLUMNS, check_environment
+    from tf_gae.trainers.base import check_environment
 
     if args.eval_episodes < 0:
         raise UsageError(f"--eval-episodes must be ≥ 0, got {args.eval_episodes}")
@@ -217,12 +241,13 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(f"tf-gae: run directory {run.path}", file=sys.stderr)
     writer = run.summary_writer()
+    columns = trainer.progress_columns
     bar = ProgressBar(config.num_updates * config.steps_per_update, resumed_from)
 
     def on_row(row: dict[str, Any]) -> None:
-        run.append_progress(row, PROGRESS_COLUMNS)  # first the row, then the checkpoint: see runs.py
+        run.append_progress(row, columns)  # first the row, then the checkpoint: see runs.py
         with writer.as_default(step=row["env_steps"]):
-            for name in PROGRESS_COLUMNS[3:]:
+            for name in columns[3:]:
                 if isinstance(row.get(name), (int, float)) and not math.isnan(row[name]):
                     tf.summary.scalar(name, row[name])
         writer.flush()

@@ -24,7 +24,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from tf_gae._tf import tf
 
-__all__ = ["Rollout", "RolloutCollector", "make_vector_env", "check_env_id"]
+__all__ = ["Rollout", "RolloutCollector", "RewardScaler", "make_vector_env", "check_env_id"]
 
 
 def check_env_id(env_id: str) -> None:
@@ -56,6 +56,36 @@ def make_vector_env(env_id: str, num_envs: int, *, asynchronous: bool = False) -
     return vector_class(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
+class RewardScaler:
+    """Scale rewards by the running standard deviation of the discounted return (SB3's VecNormalize).
+
+        R_t = γ R_{t−1} + r_t   (per environment, reset to 0 when an episode ends)
+        r̃_t = clip(r_t / √(Var[R] + ε), −clip, clip)
+
+    The mean is not subtracted, so the sign of every reward is kept. Var[R] is tracked by a
+    :class:`~tf_gae.models.RunningObservationNormalizer` of size 1, whose weights are checkpointed.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+        from tf_gae.models import RunningObservationNormalizer
+
+        self.gamma = gamma
+        self.clip = clip
+        self.epsilon = epsilon
+        self.statistics = RunningObservationNormalizer(1, name="return_statistics")
+        self.discounted_returns = np.zeros(num_envs)  # R [B]
+
+    def __call__(self, rewards: np.ndarray, episode_ended: np.ndarray) -> np.ndarray:
+        self.discounted_returns = self.gamma * self.discounted_returns + rewards
+        self.statistics.update(self.discounted_returns[:, None].astype(np.float32))
+        std = np.sqrt(float(self.statistics.var.numpy()[0]) + self.epsilon)
+        self.discounted_returns[episode_ended] = 0.0
+        return np.clip(rewards / std, -self.clip, self.clip).astype(np.float32)
+
+    def reset(self) -> None:
+        self.discounted_returns[:] = 0.0
+
+
 @dataclass
 class Rollout:
     """One rollout, time-major. T = steps per environment, B = number of environments."""
@@ -63,7 +93,7 @@ class Rollout:
     observations: tf.Tensor  # [T, B, obs_dim] float32 (raw; the model normalises them itself)
     actions: tf.Tensor  # [T, B] int64 (discrete) or [T, B, act_dim] float32 (unclipped samples)
     log_probs: tf.Tensor  # [T, B] log π(a_t | s_t) under the policy that acted
-    rewards: tf.Tensor  # [T, B] float32
+    rewards: tf.Tensor  # [T, B] float32 (scaled, if the collector has a RewardScaler)
     values: tf.Tensor  # [T, B] V(s_t)
     next_values: tf.Tensor  # [T, B] V(s_{t+1}) (final observation for truncations)
     terminated: tf.Tensor  # [T, B] bool
@@ -84,13 +114,22 @@ class RolloutCollector:
     that is checkpointed with the run, so a seeded run is reproducible.
     """
 
-    def __init__(self, env: gym.vector.VectorEnv, model: Any, *, num_steps: int, seed: int) -> None:
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        model: Any,
+        *,
+        num_steps: int,
+        seed: int,
+        reward_scaler: RewardScaler | None = None,
+    ) -> None:
         if num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {num_steps}")
         self.env = env
         self.model = model
         self.num_steps = num_steps
         self.seed = seed
+        self.reward_scaler = reward_scaler
         self.generator = tf.random.Generator.from_seed(seed)
         self.discrete = model.action_spec.kind == "discrete"
         if not self.discrete:
@@ -119,6 +158,8 @@ class RolloutCollector:
         self._observations = np.asarray(observations, np.float32)
         self._running_returns[:] = 0.0
         self._running_lengths[:] = 0
+        if self.reward_scaler is not None:
+            self.reward_scaler.reset()
 
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
         if self.discrete:
@@ -149,12 +190,15 @@ class RolloutCollector:
             observations.append(obs)
             actions.append(action_np)
             log_probs.append(log_prob.numpy())
-            rewards.append(reward)
+            if self.reward_scaler is None:
+                rewards.append(reward)
+            else:
+                rewards.append(self.reward_scaler(reward, terminated | truncated))
             values.append(value.numpy())
             terminated_steps.append(terminated)
             truncated_steps.append(truncated)
             final_values.append(bootstrap)
-            self._running_returns += reward
+            self._running_returns += reward  # episode statistics always use the environment's own rewards
             self._running_lengths += 1
             for i in np.flatnonzero(terminated | truncated):
                 finished_returns.append(float(self._running_returns[i]))

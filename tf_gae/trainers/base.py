@@ -26,7 +26,7 @@ import numpy as np
 from tf_gae._tf import tf
 from tf_gae.advantages import gae, normalize_advantages
 from tf_gae.models import action_spec_from_space, build_actor_critic
-from tf_gae.rollout import Rollout, RolloutCollector, check_env_id, make_vector_env
+from tf_gae.rollout import Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
 
 __all__ = ["TrainerConfig", "Trainer", "ConfigError", "TrainingDiverged", "PROGRESS_COLUMNS", "check_environment", "build_model"]
 
@@ -82,6 +82,7 @@ class TrainerConfig:
     hidden_sizes: tuple[int, ...] = _help("hidden layer widths of each MLP", default=(64, 64))
     shared_trunk: bool = _help("one MLP feeding both heads instead of separate policy and value MLPs", default=False)
     normalize_observations: bool = _help("normalise observations by running mean and std (saved with the model)", default=False)
+    normalize_rewards: bool = _help("scale rewards by the running std of the discounted return (SB3 VecNormalize)", default=False)
     asynchronous_envs: bool = _help("step environments in subprocesses (gymnasium AsyncVectorEnv)", default=False)
     log_every_steps: int = _help("write a progress row and a checkpoint about every this many env steps", default=2_000)
 
@@ -188,6 +189,7 @@ class Trainer:
 
     config_class: type[TrainerConfig] = TrainerConfig
     algo: str = "base"
+    progress_columns: list[str] = PROGRESS_COLUMNS
 
     def __init__(self, config: TrainerConfig) -> None:
         self.config = config
@@ -199,7 +201,10 @@ class Trainer:
         else:
             self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
         self.optimizer.build(self.model.trainable_variables)
-        self.collector = RolloutCollector(self.env, self.model, num_steps=config.n_steps, seed=config.seed)
+        reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_rewards else None
+        self.collector = RolloutCollector(
+            self.env, self.model, num_steps=config.n_steps, seed=config.seed, reward_scaler=reward_scaler
+        )
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self._update = tf.function(self._update_graph, reduce_retracing=True)
@@ -208,13 +213,16 @@ class Trainer:
 
     def checkpoint(self) -> tf.train.Checkpoint:
         """Everything a resumed run needs: weights, optimizer slots, counters, the sampling RNG state."""
-        return tf.train.Checkpoint(
+        parts = dict(
             model=self.model,
             optimizer=self.optimizer,
             env_steps=self.env_steps,
             updates=self.updates,
             generator=self.collector.generator,
         )
+        if self.collector.reward_scaler is not None:
+            parts["return_statistics"] = self.collector.reward_scaler.statistics
+        return tf.train.Checkpoint(**parts)
 
     # ------------------------------------------------------------------ the update
 
@@ -230,13 +238,43 @@ class Trainer:
             lambda_=self.config.lam,
         )
 
+    def flat_batch(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """GAE on the [T, B] rollout, then everything flattened to N = T·B samples."""
+        advantages, returns = self.advantages_and_returns(rollout_tensors)  # [T, B] each
+        observations = rollout_tensors["observations"]
+        actions = rollout_tensors["actions"]
+
+        def flatten(x):  # [T, B, ...] -> [T·B, ...]
+            return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
+
+        return dict(
+            observations=tf.reshape(observations, [-1, observations.shape[-1]]),  # [N, obs_dim]
+            actions=flatten(actions),  # [N] or [N, act_dim]
+            log_probs=flatten(rollout_tensors["log_probs"]),  # [N]
+            values=flatten(rollout_tensors["values"]),  # [N]
+            advantages=flatten(advantages),  # [N]
+            returns=flatten(returns),  # [N]
+        )
+
+    def clip_and_apply(self, tape: tf.GradientTape, loss: tf.Tensor, apply: tf.Tensor | bool = True) -> tf.Tensor:
+        """Gradient of `loss`, clipped to `max_grad_norm`, applied unless non-finite (or `apply` is false).
+
+        Returns the global gradient norm before clipping.
+        """
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        grad_norm = tf.linalg.global_norm(gradients)
+        if self.config.max_grad_norm > 0:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.config.max_grad_norm, use_norm=grad_norm)
+        if tf.math.is_finite(loss) & tf.math.is_finite(grad_norm) & apply:  # never write NaN into the weights
+            self.optimizer.apply_gradients(zip(gradients, variables))
+        return grad_norm
+
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
-        advantages, returns = self.advantages_and_returns(rollout_tensors)  # [T, B] each
-        observations = tf.reshape(rollout_tensors["observations"], [-1, rollout_tensors["observations"].shape[-1]])
-        actions = rollout_tensors["actions"]
-        actions = tf.reshape(actions, tf.concat([[-1], tf.shape(actions)[2:]], axis=0))  # [N] or [N, act_dim]
-        advantages, returns = tf.reshape(advantages, [-1]), tf.reshape(returns, [-1])  # [N]
+        batch = self.flat_batch(rollout_tensors)
+        observations, actions = batch["observations"], batch["actions"]
+        advantages, returns = batch["advantages"], batch["returns"]  # [N]
         if config.normalize_advantages:
             advantages = normalize_advantages(advantages)
         with tf.GradientTape() as tape:
@@ -248,14 +286,7 @@ class Trainer:
             value_loss = tf.reduce_mean(tf.square(values - returns))
             entropy = tf.reduce_mean(distribution.entropy())
             loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
-        variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        grad_norm = tf.linalg.global_norm(gradients)
-        if config.max_grad_norm > 0:
-            gradients, _ = tf.clip_by_global_norm(gradients, config.max_grad_norm, use_norm=grad_norm)
-        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
-        if finite:  # never write NaN into the weights
-            self.optimizer.apply_gradients(zip(gradients, variables))
+        grad_norm = self.clip_and_apply(tape, loss)
         return dict(
             loss=loss,
             policy_loss=policy_loss,
@@ -265,8 +296,9 @@ class Trainer:
             grad_norm=grad_norm,
         )
 
-    def update(self, rollout: Rollout) -> dict[str, float]:
-        tensors = dict(
+    @staticmethod
+    def rollout_tensors(rollout: Rollout) -> dict[str, tf.Tensor]:
+        return dict(
             observations=rollout.observations,
             actions=rollout.actions,
             rewards=rollout.rewards,
@@ -276,14 +308,19 @@ class Trainer:
             truncated=rollout.truncated,
             log_probs=rollout.log_probs,
         )
-        metrics = {name: float(value) for name, value in self._update(tensors).items()}
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        metrics = {name: float(value) for name, value in self._update(self.rollout_tensors(rollout)).items()}
+        self.check_finite(metrics)
+        return metrics
+
+    def check_finite(self, metrics: dict[str, float]) -> None:
         if not math.isfinite(metrics["loss"]) or not math.isfinite(metrics["grad_norm"]):
             raise TrainingDiverged(
                 f"non-finite loss at update {int(self.updates.numpy()) + 1} "
                 f"(loss={metrics['loss']}, grad_norm={metrics['grad_norm']}); lower --learning-rate or set "
                 "--max-grad-norm; the last good checkpoint is kept"
             )
-        return metrics
 
     # ------------------------------------------------------------------ the loop
 

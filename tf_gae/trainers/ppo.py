@@ -1,0 +1,175 @@
+"""Proximal Policy Optimization with GAE (Schulman et al. 2017, arXiv:1707.06347). Introduced in chapter 5.
+
+The GAE paper optimised its policy with TRPO; PPO replaced TRPO in practice and is where GAE is used
+most today. Per rollout: GAE once with the collecting policy's values, then `n_epochs` passes over
+shuffled minibatches, each one compiled step of
+
+    ρ_t(θ)   = π_θ(a_t|s_t) / π_old(a_t|s_t) = exp(log π_θ − log π_old)
+    L^CLIP   = −mean_t[ min(ρ_t Â_t, clip(ρ_t, 1 − ε, 1 + ε) Â_t) ]        (PPO paper eq. 7)
+    L^V      = mean_t[ (V_θ(s_t) − R^λ_t)² ]       or, with value clipping (ε_V > 0, as baselines' ppo2),
+               mean_t[ max((V_θ − R^λ)², (V_old + clip(V_θ − V_old, −ε_V, ε_V) − R^λ)²) ]
+    L        = L^CLIP + c_v L^V − c_e mean_t[H(π_θ(·|s_t))]
+
+with Â standardised per minibatch (mask-aware, unchanged below two samples, never NaN). Logged:
+approx_kl = mean[(ρ − 1) − log ρ] (an unbiased, non-negative KL(π_old‖π_θ) estimator, as SB3) and
+clip_fraction = mean[|ρ − 1| > ε]. With `target_kl` > 0 the epochs stop at the first minibatch whose
+approx_kl exceeds 1.5·target_kl, and that minibatch's step is not applied (as SB3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from tf_gae._tf import tf
+from tf_gae.advantages import normalize_advantages
+from tf_gae.rollout import Rollout
+from tf_gae.trainers.base import PROGRESS_COLUMNS, ConfigError, Trainer, TrainerConfig, _help, explained_variance
+
+__all__ = ["PPOConfig", "PPOTrainer", "SurrogateTerms", "clipped_surrogate"]
+
+
+class SurrogateTerms(NamedTuple):
+    loss: tf.Tensor  # L^CLIP, scalar
+    clip_fraction: tf.Tensor  # share of samples with |ρ − 1| > ε
+    approx_kl: tf.Tensor  # mean[(ρ − 1) − log ρ]
+
+
+def clipped_surrogate(
+    log_probs: tf.Tensor, old_log_probs: tf.Tensor, advantages: tf.Tensor, clip_range: float | tf.Tensor
+) -> SurrogateTerms:
+    """PPO's clipped surrogate loss (PPO paper eq. 7) for [N] log-probs and advantages.
+
+    The min(·) makes the objective pessimistic: where the ratio has moved past 1 ± ε in the direction the
+    advantage favours, the clipped term is constant and its gradient is zero.
+    """
+    log_ratio = log_probs - old_log_probs  # [N]
+    ratio = tf.exp(log_ratio)  # ρ_t
+    unclipped = ratio * advantages
+    clipped = tf.clip_by_value(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages
+    loss = -tf.reduce_mean(tf.minimum(unclipped, clipped))
+    clip_fraction = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, log_probs.dtype))
+    approx_kl = tf.reduce_mean((ratio - 1.0) - log_ratio)
+    return SurrogateTerms(loss, tf.stop_gradient(clip_fraction), tf.stop_gradient(approx_kl))
+
+
+@dataclass(frozen=True)
+class PPOConfig(TrainerConfig):
+    """PPO with GAE. Defaults are RL Zoo's tuned CartPole-v1 settings."""
+
+    n_steps: int = _help("steps per environment in one rollout (T)", default=32)
+    gamma: float = _help("discount γ in [0, 1]", default=0.98)
+    lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.8)
+    learning_rate: float = _help("optimizer step size (the start value when annealed)", default=1e-3)
+    optimizer: str = _help("'adam' (as PPO's paper) or 'rmsprop'", default="adam")
+    normalize_advantages: bool = _help("standardise advantages per minibatch", default=True)
+    n_epochs: int = _help("passes over each rollout", default=20)
+    batch_size: int = _help("samples per minibatch (the rollout has num_envs × n_steps)", default=256)
+    clip_range: float = _help("ε of the clipped surrogate (the start value when annealed)", default=0.2)
+    clip_range_vf: float = _help("ε_V of value-function clipping (0 = no value clipping)", default=0.0)
+    target_kl: float = _help("stop a rollout's epochs once approx_kl > 1.5 × this (0 = never)", default=0.0)
+    anneal_lr: bool = _help("decay the learning rate linearly to 0 over training", default=True)
+    anneal_clip: bool = _help("decay clip_range linearly to 0 over training", default=True)
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("n_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number ≥ 1, got {value!r}")
+        if not 0.0 < self.clip_range < 1.0:
+            raise ConfigError(f"--clip-range must lie in (0, 1), got {self.clip_range!r}; PPO uses 0.1–0.3")
+        for name in ("clip_range_vf", "target_kl"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 0 (0 turns it off), got {getattr(self, name)!r}")
+
+
+class PPOTrainer(Trainer):
+    config_class = PPOConfig
+    algo = "ppo"
+    progress_columns = PROGRESS_COLUMNS + ["approx_kl", "clip_fraction", "learning_rate", "clip_range", "epochs"]
+
+    def __init__(self, config: PPOConfig) -> None:
+        super().__init__(config)
+        self._flat_batch = tf.function(self.flat_batch, reduce_retracing=True)
+        self._epochs = tf.function(self._epochs_graph, reduce_retracing=True)
+
+    def _minibatch_graph(self, batch: dict[str, tf.Tensor], clip_range: tf.Tensor, kl_limit: tf.Tensor):
+        config = self.config
+        advantages = batch["advantages"]  # [M]
+        if config.normalize_advantages:
+            advantages = normalize_advantages(advantages)  # fewer than two samples: unchanged, never NaN
+        with tf.GradientTape() as tape:
+            distribution, values = self.model.policy_and_value(batch["observations"])
+            log_probs = distribution.log_prob(batch["actions"])  # [M]
+            surrogate = clipped_surrogate(log_probs, batch["log_probs"], advantages, clip_range)
+            squared_error = tf.square(values - batch["returns"])  # (V_θ − R^λ)²
+            if config.clip_range_vf > 0:
+                clipped_values = batch["values"] + tf.clip_by_value(
+                    values - batch["values"], -config.clip_range_vf, config.clip_range_vf
+                )
+                squared_error = tf.maximum(squared_error, tf.square(clipped_values - batch["returns"]))
+            value_loss = tf.reduce_mean(squared_error)
+            entropy = tf.reduce_mean(distribution.entropy())
+            loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
+        within_kl = surrogate.approx_kl <= kl_limit
+        grad_norm = self.clip_and_apply(tape, loss, apply=within_kl)
+        return dict(
+            loss=loss,
+            policy_loss=surrogate.loss,
+            value_loss=value_loss,
+            entropy=entropy,
+            approx_kl=surrogate.approx_kl,
+            clip_fraction=surrogate.clip_fraction,
+            grad_norm=grad_norm,
+            within_kl=within_kl,
+        )
+
+    _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")
+
+    def _epochs_graph(self, batch: dict[str, tf.Tensor], clip_range: tf.Tensor, kl_limit: tf.Tensor):
+        """`n_epochs` passes of shuffled minibatch steps over one rollout's flat batch, all in one graph."""
+        config = self.config
+        num_samples = tf.shape(batch["advantages"])[0]
+        num_minibatches = (num_samples + config.batch_size - 1) // config.batch_size
+        sums = tf.zeros([len(self._METRICS)])
+        steps = tf.constant(0)
+        epochs = tf.constant(0)
+        last_kl = tf.constant(0.0)
+        stop = tf.constant(False)
+        for _ in tf.range(config.n_epochs):
+            if stop:
+                break
+            seed = self.collector.generator.uniform_full_int([2], dtype=tf.int32)
+            order = tf.argsort(tf.random.stateless_uniform([num_samples], seed=seed))  # a seeded shuffle
+            for index in tf.range(num_minibatches):
+                indices = order[index * config.batch_size : (index + 1) * config.batch_size]
+                minibatch = {name: tf.gather(values, indices) for name, values in batch.items()}
+                metrics = self._minibatch_graph(minibatch, clip_range, kl_limit)
+                last_kl = metrics["approx_kl"]
+                if not metrics["within_kl"]:
+                    stop = True
+                    break
+                sums += tf.stack([tf.cast(metrics[name], tf.float32) for name in self._METRICS])
+                steps += 1
+            epochs += 1
+        return sums, steps, epochs, last_kl
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        config = self.config
+        # Linear annealing (SB3's linear schedules): the fraction of training still to come.
+        remaining = 1.0 - float(self.updates.numpy()) / config.num_updates
+        learning_rate = config.learning_rate * (remaining if config.anneal_lr else 1.0)
+        clip_range = config.clip_range * (remaining if config.anneal_clip else 1.0)
+        self.optimizer.learning_rate = learning_rate
+        kl_limit = 1.5 * config.target_kl if config.target_kl > 0 else float("inf")
+        batch = self._flat_batch(self.rollout_tensors(rollout))  # GAE once, with the collecting values
+        sums, steps, epochs, last_kl = self._epochs(batch, tf.constant(clip_range), tf.constant(kl_limit))
+        steps = int(steps)
+        means = {name: float(value) / steps if steps else float("nan") for name, value in zip(self._METRICS, sums.numpy())}
+        if steps == 0:  # the very first minibatch exceeded the KL limit: nothing was applied
+            means.update(loss=0.0, grad_norm=0.0, approx_kl=float(last_kl))
+        self.check_finite(means)
+        means["explained_variance"] = float(explained_variance(batch["values"], batch["returns"]))
+        means.update(learning_rate=learning_rate, clip_range=clip_range, epochs=int(epochs))
+        return means
