@@ -138,10 +138,16 @@ class RolloutCollector:
         self._observations: np.ndarray | None = None
         self._running_returns = np.zeros(env.num_envs)
         self._running_lengths = np.zeros(env.num_envs, np.int64)
-        self._act = tf.function(self._act_graph, reduce_retracing=True)
-        self._value = tf.function(self._value_graph, reduce_retracing=True)
+        # Concrete functions for [N, obs_dim] float32: calling them skips tf.function's per-call
+        # argument dispatch, which cost as much as the policy itself (~0.4 ms a step).
+        observation_spec = tf.TensorSpec([None, env.single_observation_space.shape[0]], tf.float32)
+        self._act = tf.function(self._act_graph).get_concrete_function(observation_spec)
+        self._value = tf.function(self._value_graph).get_concrete_function(observation_spec)
 
-    def _act_graph(self, observations, seed):
+    def _act_graph(self, observations):
+        # A stateless seed for TFP from the checkpointed generator, drawn inside the graph (an eager
+        # draw per step cost another ~0.9 ms).
+        seed = self.generator.uniform_full_int([2], dtype=tf.int32)
         normalizer = getattr(self.model, "observation_normalizer", None)
         if normalizer is not None:
             normalizer.update(observations)
@@ -176,8 +182,7 @@ class RolloutCollector:
         finished_lengths: list[int] = []
         for _ in range(self.num_steps):
             obs = self._observations  # [B, obs_dim]
-            seed = self.generator.uniform_full_int([2], dtype=tf.int32)  # stateless seed for TFP
-            action, log_prob, value = self._act(tf.constant(obs), seed)
+            action, log_prob, value = self._act(tf.constant(obs))
             action_np = action.numpy()
             next_obs, reward, terminated, truncated, info = self.env.step(self._env_actions(action_np))
             reward = np.asarray(reward, np.float32)

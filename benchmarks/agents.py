@@ -1,0 +1,358 @@
+"""Our trainers beside Stable-Baselines3 on RL Zoo's tuned settings: throughput and returns.
+
+    python -m benchmarks.agents [--seeds 0,1,2,3,4] [--workers 2] [--configs a2c_cartpole,ppo_cartpole,ppo_pendulum]
+                                [--out-dir benchmarks/results] [--skip-throughput]
+
+Needs `pip install ".[bench]"` (Stable-Baselines3, which brings PyTorch).
+
+Configurations (RL Zoo's hyperparameters; both libraries get the same ones, the same seeds and budgets):
+- A2C CartPole-v1: 8 envs, n_steps 5, γ 0.99, λ 1.0, RMSprop lr 7e-4; budget 100,000 env steps.
+- PPO CartPole-v1: 8 envs, n_steps 32, minibatch 256, λ 0.8, γ 0.98, 20 epochs, lr 1e-3 → 0 and clip
+  0.2 → 0 linearly; budget 49,920 env steps (195 rollouts; the largest whole number within 50k).
+- PPO Pendulum-v1: 4 envs, n_steps 1024, minibatch 64, λ 0.95, γ 0.9, 10 epochs, lr 1e-3, clip 0.2;
+  budget 196,608 env steps (48 rollouts within 200k). The zoo adds gSDE (state-dependent exploration,
+  SB3 only); SB3 is run both without it (the same algorithm as ours) and with it, and says so.
+Common: separate 64-64 tanh MLPs, orthogonal init, value coefficient 0.5, entropy 0, grad-norm clip 0.5.
+
+Measured:
+1. Throughput (env steps per second of training) — one process, one run at a time, ours and SB3
+   alternating, 3 repeats of a short budget after a warm-up; medians and ratios. torch uses 2 threads.
+2. Returns — every (configuration, library, seed) trains to the full budget in its own process (`--workers`
+   at once; wall time does not matter here). Evaluation: deterministic policy (argmax / mean), 20 episodes
+   seeded 10,000…10,019, at 10 evenly spaced budgets after whole updates; evaluation time is not training
+   time. Per-run results are cached as JSON under `<out-dir>/agents_runs/`, so an interrupted run resumes.
+Writes `<out-dir>/agents.md` (tables) and `<out-dir>/agents.png` (learning curves: median and min–max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+# torch's compiler stack (torch._dynamo, which loads triton's native library) must be loaded BEFORE
+# TensorFlow: loaded after it, it segfaults (TF 2.21 + torch 2.14 here). SB3's optimizers import
+# torch._dynamo lazily, so it is imported up front, then TensorFlow.
+import torch  # noqa: E402,I001
+import torch._dynamo  # noqa: E402,F401
+
+import tf_gae._tf  # noqa: E402,F401
+
+EVAL_EPISODES = 20
+EVAL_SEED = 10_000
+NUM_EVAL_POINTS = 10
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "a2c_cartpole": dict(
+        algo="a2c", env_id="CartPole-v1", budget=100_000, throughput_budget=20_000,
+        num_envs=8, n_steps=5, gamma=0.99, lam=1.0, learning_rate=7e-4,
+    ),
+    "ppo_cartpole": dict(
+        algo="ppo", env_id="CartPole-v1", budget=49_920, throughput_budget=20_480,
+        num_envs=8, n_steps=32, batch_size=256, gamma=0.98, lam=0.8, n_epochs=20, learning_rate=1e-3,
+        clip_range=0.2, anneal=True,
+    ),
+    "ppo_pendulum": dict(
+        algo="ppo", env_id="Pendulum-v1", budget=196_608, throughput_budget=49_152,
+        num_envs=4, n_steps=1024, batch_size=64, gamma=0.9, lam=0.95, n_epochs=10, learning_rate=1e-3,
+        clip_range=0.2, anneal=False,
+    ),
+}  # fmt: skip
+LIBRARIES = {"a2c_cartpole": ["tf_gae", "sb3"], "ppo_cartpole": ["tf_gae", "sb3"], "ppo_pendulum": ["tf_gae", "sb3", "sb3_gsde"]}
+LABELS = {"tf_gae": "tf_gae", "sb3": "Stable-Baselines3", "sb3_gsde": "Stable-Baselines3 + gSDE (zoo)"}
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+def evaluate(act: Callable[[np.ndarray], np.ndarray], env_id: str) -> float:
+    """Mean return of the deterministic policy over EVAL_EPISODES seeded episodes (same protocol for both)."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(EVAL_EPISODES):
+        observation, _ = env.reset(seed=EVAL_SEED + episode)
+        total, done = 0.0, False
+        while not done:
+            action = act(np.asarray(observation, np.float32))
+            if isinstance(env.action_space, gym.spaces.Box):
+                action = np.clip(action, env.action_space.low, env.action_space.high)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
+
+
+def eval_points(spec: dict[str, Any]) -> list[int]:
+    per_update = spec["num_envs"] * spec["n_steps"]
+    updates = spec["budget"] // per_update
+    return sorted({round(updates * k / NUM_EVAL_POINTS) * per_update for k in range(1, NUM_EVAL_POINTS + 1)})
+
+
+# ---------------------------------------------------------------------------------------------- the two libraries
+
+
+def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] | None):
+    """Train tf_gae's trainer; returns (train seconds, eval curve [(env_steps, return)])."""
+    from tf_gae._tf import tf
+    from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
+
+    common = dict(
+        env_id=spec["env_id"], total_steps=budget, seed=seed, num_envs=spec["num_envs"], n_steps=spec["n_steps"],
+        gamma=spec["gamma"], lam=spec["lam"], learning_rate=spec["learning_rate"], value_coef=0.5,
+        entropy_coef=0.0, max_grad_norm=0.5, log_every_steps=spec["num_envs"] * spec["n_steps"],
+    )  # fmt: skip
+    if spec["algo"] == "a2c":
+        trainer = A2CTrainer(A2CConfig(**common, optimizer="rmsprop", normalize_advantages=False))
+    else:
+        trainer = PPOTrainer(
+            PPOConfig(
+                **common, optimizer="adam", batch_size=spec["batch_size"], n_epochs=spec["n_epochs"],
+                clip_range=spec["clip_range"], anneal_lr=spec["anneal"], anneal_clip=spec["anneal"],
+            )
+        )  # fmt: skip
+    mode = tf.function(lambda obs: trainer.model.mode(obs), reduce_retracing=True)
+    act = lambda obs: mode(tf.constant(obs[None]))[0].numpy()  # noqa: E731
+    curve: list[tuple[int, float]] = []
+    eval_seconds = 0.0
+    pending = list(points or [])
+
+    def on_row(row: dict[str, Any]) -> None:
+        nonlocal eval_seconds
+        if pending and row["env_steps"] >= pending[0]:
+            pending.pop(0)
+            start = time.perf_counter()
+            curve.append((int(row["env_steps"]), evaluate(act, spec["env_id"])))
+            eval_seconds += time.perf_counter() - start
+
+    start = time.perf_counter()
+    trainer.train(on_row=on_row)
+    seconds = time.perf_counter() - start - eval_seconds
+    steps = int(trainer.env_steps.numpy())
+    trainer.close()
+    return seconds, steps, curve
+
+
+def train_sb3(spec: dict[str, Any], seed: int, budget: int, points: list[int] | None, gsde: bool = False):
+    import torch
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(2)
+    env = make_vec_env(spec["env_id"], n_envs=spec["num_envs"], seed=seed)
+    common = dict(
+        n_steps=spec["n_steps"], gamma=spec["gamma"], gae_lambda=spec["lam"], ent_coef=0.0, vf_coef=0.5,
+        max_grad_norm=0.5, seed=seed, device="cpu", verbose=0,
+    )  # fmt: skip
+    if spec["algo"] == "a2c":
+        model = A2C("MlpPolicy", env, learning_rate=spec["learning_rate"], **common)
+    else:
+        linear = lambda start: (lambda remaining: remaining * start)  # noqa: E731  SB3 schedules get 1 → 0
+        extra = dict(use_sde=True, sde_sample_freq=4) if gsde else {}
+        model = PPO(
+            "MlpPolicy", env, batch_size=spec["batch_size"], n_epochs=spec["n_epochs"],
+            learning_rate=linear(spec["learning_rate"]) if spec["anneal"] else spec["learning_rate"],
+            clip_range=linear(spec["clip_range"]) if spec["anneal"] else spec["clip_range"], **common, **extra,
+        )  # fmt: skip
+    act = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
+    curve: list[tuple[int, float]] = []
+    pending = list(points or [])
+
+    class EvalAtBudgets(BaseCallback):
+        eval_seconds = 0.0
+
+        def _on_rollout_start(self) -> None:  # after the previous update: same moment as our progress rows
+            if pending and self.num_timesteps >= pending[0]:
+                pending.pop(0)
+                start = time.perf_counter()
+                curve.append((int(self.num_timesteps), evaluate(act, spec["env_id"])))
+                EvalAtBudgets.eval_seconds += time.perf_counter() - start
+
+        def _on_step(self) -> bool:
+            return True
+
+    callback = EvalAtBudgets()
+    start = time.perf_counter()
+    model.learn(budget, callback=callback)
+    seconds = time.perf_counter() - start - EvalAtBudgets.eval_seconds
+    if pending and model.num_timesteps >= pending[0]:  # the final budget, after the last update
+        curve.append((int(model.num_timesteps), evaluate(act, spec["env_id"])))
+    env.close()
+    return seconds, int(model.num_timesteps), curve
+
+
+def run(config: str, library: str, seed: int, budget: int | None = None, evaluate_curve: bool = True):
+    spec = CONFIGS[config]
+    budget = spec["budget"] if budget is None else budget
+    points = eval_points(spec) if evaluate_curve else None
+    if library == "tf_gae":
+        return train_ours(spec, seed, budget, points)
+    return train_sb3(spec, seed, budget, points, gsde=library == "sb3_gsde")
+
+
+# ---------------------------------------------------------------------------------------------- phases
+
+
+def throughput_phase(configs: list[str], repeats: int = 3) -> dict[str, dict[str, list[float]]]:
+    rates: dict[str, dict[str, list[float]]] = {}
+    for config in configs:
+        spec = CONFIGS[config]
+        rates[config] = {library: [] for library in LIBRARIES[config]}
+        for library in LIBRARIES[config]:  # warm-up: imports, XLA compilation, torch's first calls
+            run(config, library, seed=100, budget=spec["num_envs"] * spec["n_steps"] * 2, evaluate_curve=False)
+        for repeat in range(repeats):
+            for library in LIBRARIES[config]:
+                seconds, steps, _ = run(config, library, seed=repeat, budget=spec["throughput_budget"], evaluate_curve=False)
+                rates[config][library].append(steps / seconds)
+                print(f"  throughput {config} {library} #{repeat}: {steps / seconds:,.0f} steps/s", file=sys.stderr, flush=True)
+    return rates
+
+
+def returns_phase(configs: list[str], seeds: list[int], workers: int, cache: Path) -> dict[tuple[str, str, int], dict]:
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(c, lib, s) for c in configs for lib in LIBRARIES[c] for s in seeds]
+
+    def job(item):
+        config, library, seed = item
+        path = cache / f"{config}__{library}__s{seed}.json"
+        if not path.exists():
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.agents", "--job", f"{config},{library},{seed}", "--job-out", str(path)],
+                check=True,
+            )
+            print(f"  {config} {library} seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        return item, json.loads(path.read_text())
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(job, jobs))
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def summarise(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} [{min(values):.1f}, {max(values):.1f}]"
+
+
+def report(configs, seeds, rates, results, out_dir: Path) -> str:
+    import tensorflow as tf
+    import torch
+    import stable_baselines3
+
+    lines = [
+        f"Same machine ({platform.machine()}, {os.cpu_count()} cores), Python {platform.python_version()}, TensorFlow "
+        f"{tf.__version__}, torch {torch.__version__}, Stable-Baselines3 {stable_baselines3.__version__}. "
+        f"Seeds {', '.join(map(str, seeds))}. Evaluation: deterministic policy, {EVAL_EPISODES} episodes seeded "
+        f"{EVAL_SEED}+i; returns are median [min, max] over seeds.",
+        "",
+    ]
+    if rates:
+        lines += ["**Throughput** (env steps/s of training, median of 3 runs, one at a time):", ""]
+        lines += ["| configuration | library | steps/s | ÷ SB3 |", "|---|---|---:|---:|"]
+        for config in configs:
+            sb3 = statistics.median(rates[config]["sb3"])
+            for library in LIBRARIES[config]:
+                rate = statistics.median(rates[config][library])
+                lines.append(f"| {config} | {LABELS[library]} | {rate:,.0f} | {rate / sb3:.2f}× |")
+        lines.append("")
+    lines += ["**Returns at fixed budgets** (deterministic evaluation):", ""]
+    for config in configs:
+        points = eval_points(CONFIGS[config])
+        shown = [points[len(points) // 4 - 1], points[len(points) // 2 - 1], points[-1]]
+        lines += [f"*{config}* ({CONFIGS[config]['env_id']}):", ""]
+        lines += ["| library | " + " | ".join(f"{p:,} steps" for p in shown) + " |", "|---|" + "---:|" * len(shown)]
+        for library in LIBRARIES[config]:
+            cells = []
+            for point in shown:
+                values = [dict(map(tuple, results[(config, library, s)]["curve"])).get(point) for s in seeds]
+                values = [v for v in values if v is not None]
+                cells.append(summarise(values) if values else "—")
+            lines.append(f"| {LABELS[library]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    table = "\n".join(lines)
+    (out_dir / "agents.md").write_text(table + "\n")
+    figure(configs, seeds, results, out_dir / "agents.png")
+    return table
+
+
+def figure(configs, seeds, results, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5 * len(configs), 4.2))
+    FigureCanvasAgg(fig)
+    colors = {"tf_gae": "tab:blue", "sb3": "tab:orange", "sb3_gsde": "tab:green"}
+    for index, config in enumerate(configs):
+        axis = fig.add_subplot(1, len(configs), index + 1)
+        points = eval_points(CONFIGS[config])
+        for library in LIBRARIES[config]:
+            curves = [dict(map(tuple, results[(config, library, s)]["curve"])) for s in seeds]
+            matrix = np.array([[curve.get(p, np.nan) for p in points] for curve in curves])
+            axis.plot(points, np.nanmedian(matrix, axis=0), color=colors[library], label=f"{LABELS[library]} (median)")
+            axis.fill_between(points, np.nanmin(matrix, axis=0), np.nanmax(matrix, axis=0), color=colors[library], alpha=0.2)
+        axis.set_title(f"{config.split('_')[0].upper()} on {CONFIGS[config]['env_id']} ({len(seeds)} seeds)")
+        axis.set_xlabel("environment steps")
+        axis.set_ylabel(f"evaluation return ({EVAL_EPISODES} episodes, deterministic)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8, loc="lower right")
+    fig.suptitle("tf_gae beside Stable-Baselines3 on RL Zoo settings (band: min–max over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--job", help=argparse.SUPPRESS)
+    parser.add_argument("--job-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.job:  # a worker: one (configuration, library, seed) to the full budget
+        config, library, seed = args.job.split(",")
+        seconds, steps, curve = run(config, library, int(seed))
+        temporary = args.job_out.with_suffix(".tmp")
+        temporary.write_text(json.dumps(dict(seconds=seconds, steps=steps, curve=curve)))
+        os.replace(temporary, args.job_out)
+        return 0
+    configs = args.configs.split(",")
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown --configs {unknown}; choose from {list(CONFIGS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    rates_path = args.out_dir / "agents_throughput.json"
+    if args.skip_throughput and rates_path.exists():
+        rates = json.loads(rates_path.read_text())
+    elif args.skip_throughput:
+        rates = {}
+    else:
+        print("benchmark: throughput, one run at a time", file=sys.stderr)
+        rates = throughput_phase(configs)
+        rates_path.write_text(json.dumps(rates, indent=1))
+    print(f"benchmark: returns, {args.workers} runs at a time", file=sys.stderr)
+    results = returns_phase(configs, seeds, args.workers, args.out_dir / "agents_runs")
+    print(report(configs, seeds, rates, results, args.out_dir))
+    print(f"\nwrote {args.out_dir / 'agents.md'} and {args.out_dir / 'agents.png'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
