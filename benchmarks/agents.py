@@ -16,7 +16,9 @@ Common: separate 64-64 tanh MLPs, orthogonal init, value coefficient 0.5, entrop
 
 Measured:
 1. Throughput (env steps per second of training) — one process, one run at a time, ours and SB3
-   alternating, 3 repeats of a short budget after a warm-up; medians and ratios. torch uses 2 threads.
+   alternating, 3 repeats of a short budget after a warm-up; medians and ratios. Each library runs with
+   one intra-op thread, its fastest setting for networks this small (torch with 2 threads was erratic on
+   this machine, 10–60× slower at times); tracing each new trainer's functions counts as training time.
 2. Returns — every (configuration, library, seed) trains to the full budget in its own process (`--workers`
    at once; wall time does not matter here). Evaluation: deterministic policy (argmax / mean), 20 episodes
    seeded 10,000…10,019, at 10 evenly spaced budgets after whole updates; evaluation time is not training
@@ -152,7 +154,7 @@ def train_sb3(spec: dict[str, Any], seed: int, budget: int, points: list[int] | 
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # torch with 2 threads is erratic here (10–60× slower at times); 1 is its best
     env = make_vec_env(spec["env_id"], n_envs=spec["num_envs"], seed=seed)
     common = dict(
         n_steps=spec["n_steps"], gamma=spec["gamma"], gae_lambda=spec["lam"], ent_coef=0.0, vf_coef=0.5,
@@ -208,6 +210,11 @@ def run(config: str, library: str, seed: int, budget: int | None = None, evaluat
 
 
 def throughput_phase(configs: list[str], repeats: int = 3) -> dict[str, dict[str, list[float]]]:
+    from tf_gae._tf import tf
+
+    # Must precede TensorFlow's first op (main() calls this phase before anything else runs).
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     rates: dict[str, dict[str, list[float]]] = {}
     for config in configs:
         spec = CONFIGS[config]

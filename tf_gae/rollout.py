@@ -64,6 +64,7 @@ class RewardScaler:
 
     The mean is not subtracted, so the sign of every reward is kept. Var[R] is tracked by a
     :class:`~tf_gae.models.RunningObservationNormalizer` of size 1, whose weights are checkpointed.
+    TensorFlow ops throughout, so it runs inside the rollout's graph.
     """
 
     def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8) -> None:
@@ -73,17 +74,17 @@ class RewardScaler:
         self.clip = clip
         self.epsilon = epsilon
         self.statistics = RunningObservationNormalizer(1, name="return_statistics")
-        self.discounted_returns = np.zeros(num_envs)  # R [B]
+        self.discounted_returns = tf.Variable(tf.zeros([num_envs]), trainable=False, name="discounted_returns")
 
-    def __call__(self, rewards: np.ndarray, episode_ended: np.ndarray) -> np.ndarray:
-        self.discounted_returns = self.gamma * self.discounted_returns + rewards
-        self.statistics.update(self.discounted_returns[:, None].astype(np.float32))
-        std = np.sqrt(float(self.statistics.var.numpy()[0]) + self.epsilon)
-        self.discounted_returns[episode_ended] = 0.0
-        return np.clip(rewards / std, -self.clip, self.clip).astype(np.float32)
+    def __call__(self, rewards: tf.Tensor, episode_ended: tf.Tensor) -> tf.Tensor:
+        returns = self.gamma * self.discounted_returns + rewards  # R_t = γ R_{t−1} + r_t  [B]
+        self.statistics.update(returns[:, None])
+        std = tf.sqrt(self.statistics.var[0] + self.epsilon)
+        self.discounted_returns.assign(tf.where(episode_ended, tf.zeros_like(returns), returns))
+        return tf.clip_by_value(rewards / std, -self.clip, self.clip)
 
     def reset(self) -> None:
-        self.discounted_returns[:] = 0.0
+        self.discounted_returns.assign(tf.zeros_like(self.discounted_returns))
 
 
 @dataclass
@@ -135,28 +136,120 @@ class RolloutCollector:
         if not self.discrete:
             self.action_low = np.asarray(model.action_spec.low, np.float32)
             self.action_high = np.asarray(model.action_spec.high, np.float32)
-        self._observations: np.ndarray | None = None
+        self._observations: np.ndarray | None = None  # s_t of every env, kept between rollouts
         self._running_returns = np.zeros(env.num_envs)
         self._running_lengths = np.zeros(env.num_envs, np.int64)
-        # Concrete functions for [N, obs_dim] float32: calling them skips tf.function's per-call
-        # argument dispatch, which cost as much as the policy itself (~0.4 ms a step).
-        observation_spec = tf.TensorSpec([None, env.single_observation_space.shape[0]], tf.float32)
-        self._act = tf.function(self._act_graph).get_concrete_function(observation_spec)
-        self._value = tf.function(self._value_graph).get_concrete_function(observation_spec)
+        self._finished_returns: list[float] = []
+        self._finished_lengths: list[int] = []
+        self.observation_size = int(env.single_observation_space.shape[0])
+        action_shape = () if self.discrete else (model.action_spec.size,)
+        self._action_dtype = tf.int32 if self.discrete else tf.float32
+        self._action_shape = action_shape
+        # The whole rollout is one graph call: T policy steps, the environment stepped from inside the graph
+        # through tf.numpy_function. A Python loop calling the policy once per step spent most of its time
+        # in TensorFlow's per-call dispatch (~0.5 ms a step, more than CartPole itself).
+        observation_spec = tf.TensorSpec([env.num_envs, self.observation_size], tf.float32)
+        self._collect = tf.function(self._collect_graph).get_concrete_function(observation_spec)
+        self._value = tf.function(self._value_graph).get_concrete_function(
+            tf.TensorSpec([None, self.observation_size], tf.float32)
+        )
+
+    # ------------------------------------------------------------------ inside the graph
 
     def _act_graph(self, observations):
-        # A stateless seed for TFP from the checkpointed generator, drawn inside the graph (an eager
-        # draw per step cost another ~0.9 ms).
+        # A stateless seed for TFP from the checkpointed generator, drawn inside the graph.
         seed = self.generator.uniform_full_int([2], dtype=tf.int32)
         normalizer = getattr(self.model, "observation_normalizer", None)
         if normalizer is not None:
             normalizer.update(observations)
         distribution, values = self.model.policy_and_value(observations)
         actions = distribution.sample(seed=seed)
-        return actions, distribution.log_prob(actions), values
+        return tf.cast(actions, self._action_dtype), distribution.log_prob(actions), values
 
     def _value_graph(self, observations):
         return self.model.value(observations)
+
+    def _collect_graph(self, first_observations):
+        num_envs, num_steps = self.env.num_envs, self.num_steps
+        arrays = {
+            name: tf.TensorArray(dtype, size=num_steps, element_shape=shape)
+            for name, dtype, shape in [
+                ("observations", tf.float32, [num_envs, self.observation_size]),
+                ("actions", self._action_dtype, [num_envs, *self._action_shape]),
+                ("log_probs", tf.float32, [num_envs]),
+                ("rewards", tf.float32, [num_envs]),
+                ("values", tf.float32, [num_envs]),
+                ("terminated", tf.bool, [num_envs]),
+                ("truncated", tf.bool, [num_envs]),
+                ("final_observations", tf.float32, [num_envs, self.observation_size]),
+            ]
+        }
+        names = list(arrays)
+
+        def one_step(t, observations, *written):
+            actions, log_probs, values = self._act_graph(observations)
+            next_observations, rewards, terminated, truncated, final_observations = tf.numpy_function(
+                self._step_environments,
+                [actions],
+                [tf.float32, tf.float32, tf.bool, tf.bool, tf.float32],
+                stateful=True,
+            )
+            if self.reward_scaler is not None:  # scaled for training; episode statistics keep the raw ones
+                rewards = self.reward_scaler(tf.ensure_shape(rewards, [num_envs]), terminated | truncated)
+            step = dict(
+                observations=observations,
+                actions=actions,
+                log_probs=log_probs,
+                rewards=rewards,
+                values=values,
+                terminated=terminated,
+                truncated=truncated,
+                final_observations=final_observations,
+            )
+            written = [
+                array.write(t, tf.ensure_shape(step[name], array.element_shape))
+                for name, array in zip(names, written)
+            ]
+            next_observations = tf.ensure_shape(next_observations, [num_envs, self.observation_size])
+            return (t + 1, next_observations, *written)
+
+        _, observations, *written = tf.while_loop(
+            lambda t, *_: t < num_steps, one_step, (tf.constant(0), first_observations, *arrays.values())
+        )
+        arrays = dict(zip(names, written))
+        rollout = {name: array.stack() for name, array in arrays.items()}  # [T, B, ...]
+        last_values = self.model.value(observations)  # V(s_T) [B]
+        final_values = tf.reshape(  # V(final observation) of every step; used only where truncated
+            self.model.value(tf.reshape(rollout.pop("final_observations"), [-1, self.observation_size])),
+            [num_steps, num_envs],
+        )
+        # next_values[t] = values[t+1] inside episodes; V(final obs) at truncations; V(s_T) at the end.
+        next_values = tf.concat([rollout["values"][1:], last_values[None]], axis=0)
+        rollout["next_values"] = tf.where(rollout["truncated"], final_values, next_values)
+        return rollout
+
+    # ------------------------------------------------------------------ in Python, called by the graph
+
+    def _step_environments(self, actions: np.ndarray):
+        env_actions = actions if self.discrete else np.clip(actions, self.action_low, self.action_high)
+        next_observations, rewards, terminated, truncated, info = self.env.step(env_actions)
+        rewards = np.asarray(rewards, np.float32)
+        terminated = np.asarray(terminated, bool)
+        truncated = np.asarray(truncated, bool) & ~terminated  # both at once is a termination: no bootstrap
+        final_observations = np.zeros((self.env.num_envs, self.observation_size), np.float32)
+        for i in np.flatnonzero(truncated):  # SAME_STEP autoreset: the episode's last observation
+            final_observations[i] = info["final_obs"][i]
+        self._running_returns += rewards  # episode statistics use the environment's own rewards
+        self._running_lengths += 1
+        for i in np.flatnonzero(terminated | truncated):
+            self._finished_returns.append(float(self._running_returns[i]))
+            self._finished_lengths.append(int(self._running_lengths[i]))
+            self._running_returns[i] = 0.0
+            self._running_lengths[i] = 0
+        self._observations = np.asarray(next_observations, np.float32)
+        return self._observations, rewards, terminated, truncated, final_observations
+
+    # ------------------------------------------------------------------ the public side
 
     def reset(self, seed: int | None = None) -> None:
         """Reset every environment (env i gets seed + i) and the running episode statistics."""
@@ -167,65 +260,12 @@ class RolloutCollector:
         if self.reward_scaler is not None:
             self.reward_scaler.reset()
 
-    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
-        if self.discrete:
-            return actions
-        return np.clip(actions, self.action_low, self.action_high)  # clip only when stepping the env
-
     def collect(self) -> Rollout:
+        """T steps of every environment under the current policy, as one :class:`Rollout`."""
         if self._observations is None:
             self.reset()
-        num_envs = self.env.num_envs
-        observations, actions, log_probs, rewards, values = [], [], [], [], []
-        terminated_steps, truncated_steps, final_values = [], [], []
-        finished_returns: list[float] = []
-        finished_lengths: list[int] = []
-        for _ in range(self.num_steps):
-            obs = self._observations  # [B, obs_dim]
-            action, log_prob, value = self._act(tf.constant(obs))
-            action_np = action.numpy()
-            next_obs, reward, terminated, truncated, info = self.env.step(self._env_actions(action_np))
-            reward = np.asarray(reward, np.float32)
-            terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
-            truncated = truncated & ~terminated  # a step that is both is a termination: no bootstrap
-            bootstrap = np.full(num_envs, np.nan, np.float32)  # V(final obs) where truncated
-            if truncated.any():
-                final_obs = np.stack([np.asarray(info["final_obs"][i], np.float32) for i in np.flatnonzero(truncated)])
-                bootstrap[truncated] = self._value(tf.constant(final_obs)).numpy()
-            observations.append(obs)
-            actions.append(action_np)
-            log_probs.append(log_prob.numpy())
-            if self.reward_scaler is None:
-                rewards.append(reward)
-            else:
-                rewards.append(self.reward_scaler(reward, terminated | truncated))
-            values.append(value.numpy())
-            terminated_steps.append(terminated)
-            truncated_steps.append(truncated)
-            final_values.append(bootstrap)
-            self._running_returns += reward  # episode statistics always use the environment's own rewards
-            self._running_lengths += 1
-            for i in np.flatnonzero(terminated | truncated):
-                finished_returns.append(float(self._running_returns[i]))
-                finished_lengths.append(int(self._running_lengths[i]))
-                self._running_returns[i] = 0.0
-                self._running_lengths[i] = 0
-            self._observations = np.asarray(next_obs, np.float32)
-        last_values = self._value(tf.constant(self._observations)).numpy()  # V(s_T) [B]
-        values_np = np.stack(values)  # [T, B]
-        truncated_np = np.stack(truncated_steps)
-        # next_values[t] = values[t+1] inside episodes; V(final obs) at truncations; V(s_T) at the end.
-        next_values = np.concatenate([values_np[1:], last_values[None]], axis=0)
-        next_values = np.where(truncated_np, np.stack(final_values), next_values).astype(np.float32)
+        self._finished_returns, self._finished_lengths = [], []
+        rollout = self._collect(tf.constant(self._observations))
         return Rollout(
-            observations=tf.constant(np.stack(observations)),
-            actions=tf.constant(np.stack(actions)),
-            log_probs=tf.constant(np.stack(log_probs)),
-            rewards=tf.constant(np.stack(rewards)),
-            values=tf.constant(values_np),
-            next_values=tf.constant(next_values),
-            terminated=tf.constant(np.stack(terminated_steps)),
-            truncated=tf.constant(truncated_np),
-            episode_returns=finished_returns,
-            episode_lengths=finished_lengths,
+            **rollout, episode_returns=self._finished_returns, episode_lengths=self._finished_lengths
         )
