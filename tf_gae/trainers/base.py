@@ -196,8 +196,11 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config)
         self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
-        if config.optimizer == "rmsprop":  # PyTorch-style RMSprop settings used by SB3's A2C
-            self.optimizer = keras.optimizers.RMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
+        if config.optimizer == "rmsprop":
+            # SB3's A2C uses PyTorch's RMSprop(alpha=0.99, eps=1e-5): θ −= lr g / (√v + 1e-5). Keras puts ε
+            # inside the root, lr g / √(v + ε), so ε = 1e-10 gives the same floor, √1e-10 = 1e-5. (Keras
+            # with ε = 1e-5 takes ~300× smaller steps where v ≈ 0, and learned CartPole far more slowly.)
+            self.optimizer = keras.optimizers.RMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-10)
         else:
             self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
         self.optimizer.build(self.model.trainable_variables)
