@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
+
 import numpy as np
 import pytest
 from gymnasium.vector import AsyncVectorEnv
@@ -164,3 +166,26 @@ def test_every_config_field_changes_behaviour():
             unchanged.append(name)
     assert not unchanged, f"these fields changed nothing: {unchanged}"
     assert _fingerprint(dataclasses.replace(base, asynchronous_envs=True))[2] is AsyncVectorEnv
+
+
+def test_rmsprop_steps_like_pytorch():
+    """θ ← θ − lr g / (√v + ε), v ← ρv + (1−ρ)g² (PyTorch's formula, written out in numpy), for three steps."""
+    from tf_gae.trainers.base import TorchStyleRMSprop
+
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=5).astype(np.float32)
+    gradients = [rng.normal(scale=scale, size=5).astype(np.float32) for scale in (1e-5, 3e-5, 1e-4)]
+    variable = tf.Variable(start)
+    optimizer = TorchStyleRMSprop(learning_rate=7e-4, rho=0.99, epsilon=1e-5)
+    theta, velocity = start.astype(np.float64), np.zeros(5)
+    for gradient in gradients:
+        optimizer.apply_gradients([(tf.constant(gradient), variable)])
+        velocity = 0.99 * velocity + 0.01 * gradient.astype(np.float64) ** 2
+        theta = theta - 7e-4 * gradient / (np.sqrt(velocity) + 1e-5)
+    np.testing.assert_allclose(variable.numpy(), theta, rtol=0, atol=1e-7)
+    # Keras's own RMSprop, √(v + ε), would be measurably off here (√v ≈ ε):
+    keras_variable = tf.Variable(start)
+    keras_optimizer = keras.optimizers.RMSprop(learning_rate=7e-4, rho=0.99, epsilon=1e-10)
+    for gradient in gradients:
+        keras_optimizer.apply_gradients([(tf.constant(gradient), keras_variable)])
+    assert np.abs(keras_variable.numpy() - theta).max() > 1e-4

@@ -28,7 +28,7 @@ from tf_gae.advantages import gae, normalize_advantages
 from tf_gae.models import action_spec_from_space, build_actor_critic
 from tf_gae.rollout import Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
 
-__all__ = ["TrainerConfig", "Trainer", "ConfigError", "TrainingDiverged", "PROGRESS_COLUMNS", "check_environment", "build_model"]
+__all__ = ["TrainerConfig", "Trainer", "ConfigError", "TrainingDiverged", "PROGRESS_COLUMNS", "check_environment", "build_model", "TorchStyleRMSprop"]
 
 
 class ConfigError(ValueError):
@@ -164,6 +164,33 @@ def check_environment(env_id: str) -> tuple[gym.Space, gym.Space]:
     return observation_space, action_space
 
 
+class TorchStyleRMSprop(keras.optimizers.RMSprop):
+    """RMSprop with ε outside the root, as PyTorch (and so SB3's A2C): θ −= lr·g / (√v + ε).
+
+        v ← ρ v + (1 − ρ) g²
+
+    Keras's own RMSprop divides by √(v + ε), which no choice of ε reproduces: its steps are up to √2
+    larger where √v ≈ ε, the regime most hidden-layer weights of a small A2C network sit in early on.
+    With it, our A2C took the same steps as SB3's to float32 rounding over 50 updates and learned
+    CartPole as well; with Keras's form it learned clearly worse (README, agents benchmark).
+    Momentum and centering are not supported (A2C uses neither).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.momentum or self.centered:
+            raise ValueError("TorchStyleRMSprop supports neither momentum nor centered; use keras.optimizers.RMSprop")
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = keras.ops.cast(learning_rate, variable.dtype)
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        # v ← ρ v + (1 − ρ) g²
+        self.assign(velocity, self.rho * velocity + (1 - self.rho) * keras.ops.square(gradient))
+        # θ ← θ − lr g / (√v + ε)
+        self.assign_sub(variable, learning_rate * gradient / (keras.ops.sqrt(velocity) + self.epsilon))
+
+
 def build_model(config: TrainerConfig) -> Any:
     """The actor-critic that `config` describes (one place, for training and for evaluating a run)."""
     observation_space, action_space = check_environment(config.env_id)
@@ -196,11 +223,8 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config)
         self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
-        if config.optimizer == "rmsprop":
-            # SB3's A2C uses PyTorch's RMSprop(alpha=0.99, eps=1e-5): θ −= lr g / (√v + 1e-5). Keras puts ε
-            # inside the root, lr g / √(v + ε), so ε = 1e-10 gives the same floor, √1e-10 = 1e-5. (Keras
-            # with ε = 1e-5 takes ~300× smaller steps where v ≈ 0, and learned CartPole far more slowly.)
-            self.optimizer = keras.optimizers.RMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-10)
+        if config.optimizer == "rmsprop":  # PyTorch's RMSprop(alpha=0.99, eps=1e-5), as SB3's A2C
+            self.optimizer = TorchStyleRMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
         else:
             self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
         self.optimizer.build(self.model.trainable_variables)
