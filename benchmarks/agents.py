@@ -79,23 +79,9 @@ LABELS = {"tf_gae": "tf_gae", "sb3": "Stable-Baselines3", "sb3_gsde": "Stable-Ba
 
 def evaluate(act: Callable[[np.ndarray], np.ndarray], env_id: str) -> float:
     """Mean return of the deterministic policy over EVAL_EPISODES seeded episodes (same protocol for both)."""
-    import gymnasium as gym
+    from tf_gae.runs import episode_returns
 
-    env = gym.make(env_id)
-    returns = []
-    for episode in range(EVAL_EPISODES):
-        observation, _ = env.reset(seed=EVAL_SEED + episode)
-        total, done = 0.0, False
-        while not done:
-            action = act(np.asarray(observation, np.float32))
-            if isinstance(env.action_space, gym.spaces.Box):
-                action = np.clip(action, env.action_space.low, env.action_space.high)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return float(np.mean(returns))
+    return float(np.mean(episode_returns(act, env_id, EVAL_EPISODES, EVAL_SEED)))
 
 
 def eval_points(spec: dict[str, Any]) -> list[int]:

@@ -22,7 +22,6 @@ offline λ-return algorithm, Figure 12.3) and Example 7.1 (the 19-state random w
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from matplotlib.figure import Figure
 import tf_gae
 from chapters.ch4_math import article_formula
 from tf_gae import mdp as tabular
+from chapters._contract import parse_chapter_args
 from tf_gae._tf import tf
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
     "main",
 ]
 
-DEFAULT_OUT = Path("runs/chapters/ch2_concept")
 FIGURE_NAMES = ("ch2_bias_variance.png", "ch2_random_walk.png")
 LAMBDA_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2).tolist())
 GAMMAS = (0.9, 0.99)
@@ -404,13 +403,13 @@ def plot_random_walk(result: RandomWalkResult, out_dir: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chapters.ch2_concept", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer episodes and runs (well under a minute)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the figures (default {DEFAULT_OUT})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random quantity (default 0)")
-    args = parser.parse_args(argv)
+    args = parse_chapter_args(
+        "chapters.ch2_concept",
+        __doc__.splitlines()[0],
+        "fewer episodes and runs (well under a minute)",
+        argv,
+    )
     start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
     np.random.seed(args.seed)
     tf.random.set_seed(args.seed)
     bv_episodes = 4000 if args.quick else 20_000

@@ -30,7 +30,6 @@ Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (the algorithm of
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from matplotlib.figure import Figure
 
 import tf_gae
 from tf_gae import mdp as tabular
+from chapters._contract import parse_chapter_args
 from tf_gae._tf import tf
 from tf_gae.trainers import A2CConfig, A2CTrainer, ReinforceConfig, ReinforceTrainer
 
@@ -66,7 +66,6 @@ __all__ = [
     "main",
 ]
 
-DEFAULT_OUT = Path("runs/chapters/ch3_algorithm")
 FIGURE_NAMES = ("ch3_value_fit.png", "ch3_learning_curves.png")
 GAMMA = 0.9
 """Discount of the tabular MDP of steps 1-2."""
@@ -370,13 +369,13 @@ def _row_summary(row: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chapters.ch3_algorithm", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short training runs and a smaller batch (under 30 s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the figures (default {DEFAULT_OUT})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random quantity (default 0)")
-    args = parser.parse_args(argv)
+    args = parse_chapter_args(
+        "chapters.ch3_algorithm",
+        __doc__.splitlines()[0],
+        "short training runs and a smaller batch (under 30 s)",
+        argv,
+    )
     start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
     num_episodes, num_fit_steps = (1000, 300) if args.quick else (4000, 600)
     reinforce_steps, a2c_steps = (12_288, 12_288) if args.quick else (100_352, 100_352)
 

@@ -32,7 +32,6 @@ NeurIPS 2000 (the policy gradient theorem).
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from matplotlib.ticker import NullFormatter
 
 import tf_gae
 from tf_gae import mdp as tabular
+from chapters._contract import parse_chapter_args
 from tf_gae._tf import tf
 
 __all__ = [
@@ -83,7 +83,6 @@ __all__ = [
     "main",
 ]
 
-DEFAULT_OUT = Path("runs/chapters/ch4_math")
 GAMMA_LAMBDA_GRID = [(g, lam) for g in (0.0, 0.9, 0.99, 1.0) for lam in (0.0, 0.5, 0.95, 1.0)]
 HORIZON_PAIRS = [(0.99, 0.0), (0.99, 0.5), (0.9, 0.95), (0.99, 0.9), (0.99, 0.95), (0.995, 0.97), (0.99, 1.0)]
 NOISE_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -781,15 +780,13 @@ def _verdict(error: float, tolerance: float = 1e-10) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chapters.ch4_math", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="smaller rollouts and fewer sampled episodes (under a minute)"
+    args = parse_chapter_args(
+        "chapters.ch4_math",
+        __doc__.splitlines()[0],
+        "smaller rollouts and fewer sampled episodes (under a minute)",
+        argv,
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the figures (default {DEFAULT_OUT})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random quantity (default 0)")
-    args = parser.parse_args(argv)
     start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
     num_steps, num_envs = (64, 8) if args.quick else (256, 16)
     stretch = 40 if args.quick else 120
     num_episodes = 20_000 if args.quick else 200_000
@@ -877,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"    a poor baseline (σ = {max(NOISE_SCALES):g}) brings it back up to "
           f"{curve['exact_mean'][-1]:.2f} on average.")
     best_noisy = min(e.exact_variance for e in experiment.estimates if e.kind == "noisy")
-    print(f"    V^π is not exactly the variance-minimising baseline (that one also depends on ‖∇log π‖²): the lowest")
+    print("    V^π is not exactly the variance-minimising baseline (that one also depends on ‖∇log π‖²): the lowest")
     print(f"    variance among the noisy baselines is {best_noisy:.3f} against V^π's {exact.exact_variance:.3f}; "
           "small errors cost little, large ones a lot.")
     variance_path = plot_baseline_variance(experiment, args.out)

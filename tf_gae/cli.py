@@ -166,6 +166,18 @@ class ProgressBar:
             self.stream.flush()
 
 
+def _run_config(run) -> tuple[str, Any]:
+    """(algorithm, configuration) of an existing run, from its config.json (plain JSON; nothing executed)."""
+    from tf_gae.trainers import ALGORITHMS
+
+    algo = run.config.get("algo")
+    if algo not in ALGORITHMS:
+        raise UsageError(f"{run.path}/config.json names no known algorithm ({algo!r})")
+    config_class = ALGORITHMS[algo][0]
+    saved = {f.name: run.config[f.name] for f in dataclasses.fields(config_class) if f.name in run.config}
+    return algo, config_class.from_dict(saved)
+
+
 def _resolve_config(args: argparse.Namespace):
     """(algo, config, run directory or None for a new run) from the flags, refusing contradictions."""
     from tf_gae.runs import RunDirectory
@@ -178,14 +190,9 @@ def _resolve_config(args: argparse.Namespace):
         if args.run_dir is None:
             raise UsageError("--resume needs --run-dir RUN_DIR, the folder of the run to continue")
         run = RunDirectory.open(args.run_dir)
-        algo = run.config.get("algo")
-        if algo not in ALGORITHMS:
-            raise UsageError(f"{args.run_dir}/config.json names no known algorithm ({algo!r})")
+        algo, config = _run_config(run)
         if args.algo is not None and args.algo != algo:
             raise UsageError(f"--algo {args.algo} contradicts the run's algorithm {algo}; drop --algo to resume it")
-        config_class = ALGORITHMS[algo][0]
-        saved = {f.name: run.config[f.name] for f in dataclasses.fields(config_class) if f.name in run.config}
-        config = config_class.from_dict(saved)
         for name, value in given.items():
             if getattr(config, name) != value:
                 raise UsageError(
@@ -216,9 +223,7 @@ def _train(args: argparse.Namespace) -> int:
         algo, config, run = _resolve_config(args)
         check_environment(config.env_id)
         if run is None:
-            run_dir = args.run_dir or default_run_dir(config.env_id, algo, config.seed)
-            if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-                RunDirectory.create(run_dir, {})  # raises the one-line "already holds a run" error
+            run_dir = RunDirectory.check_new(args.run_dir or default_run_dir(config.env_id, algo, config.seed))
     except ValueError as error:  # ConfigError, RunDirectoryError, unknown env or unsupported spaces
         raise UsageError(str(error)) from None
     tf.config.experimental.enable_op_determinism()  # same seed, same progress.csv
@@ -302,17 +307,10 @@ def _load_model(run_dir: Path):
     """Rebuild the model from config.json and restore the newest checkpoint's weights (no code is loaded)."""
     from tf_gae._tf import tf
     from tf_gae.runs import RunDirectory
-    from tf_gae.trainers import ALGORITHMS
     from tf_gae.trainers.base import build_model
 
     run = RunDirectory.open(run_dir)
-    algo = run.config.get("algo")
-    if algo not in ALGORITHMS:
-        raise UsageError(f"{run_dir}/config.json names no known algorithm ({algo!r})")
-    config_class = ALGORITHMS[algo][0]
-    config = config_class.from_dict(
-        {f.name: run.config[f.name] for f in dataclasses.fields(config_class) if f.name in run.config}
-    )
+    _, config = _run_config(run)
     model = build_model(config)
     env_steps = tf.Variable(0, dtype=tf.int64)
     latest = tf.train.latest_checkpoint(str(run.path / "checkpoints"))

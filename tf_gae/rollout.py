@@ -150,9 +150,6 @@ class RolloutCollector:
         # in TensorFlow's per-call dispatch (~0.5 ms a step, more than CartPole itself).
         observation_spec = tf.TensorSpec([env.num_envs, self.observation_size], tf.float32)
         self._collect = tf.function(self._collect_graph).get_concrete_function(observation_spec)
-        self._value = tf.function(self._value_graph).get_concrete_function(
-            tf.TensorSpec([None, self.observation_size], tf.float32)
-        )
 
     # ------------------------------------------------------------------ inside the graph
 
@@ -165,9 +162,6 @@ class RolloutCollector:
         distribution, values = self.model.policy_and_value(observations)
         actions = distribution.sample(seed=seed)
         return tf.cast(actions, self._action_dtype), distribution.log_prob(actions), values
-
-    def _value_graph(self, observations):
-        return self.model.value(observations)
 
     def _collect_graph(self, first_observations):
         num_envs, num_steps = self.env.num_envs, self.num_steps

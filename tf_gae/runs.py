@@ -17,14 +17,21 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import gymnasium as gym
 import numpy as np
 
 from tf_gae._tf import tf
 
-__all__ = ["RunDirectory", "RunDirectoryError", "default_run_dir", "package_versions", "evaluate_policy"]
+__all__ = [
+    "RunDirectory",
+    "RunDirectoryError",
+    "default_run_dir",
+    "package_versions",
+    "episode_returns",
+    "evaluate_policy",
+]
 
 
 class RunDirectoryError(ValueError):
@@ -77,17 +84,23 @@ class RunDirectory:
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> "RunDirectory":
         """A new run. Refuses a folder that already holds files, so nothing is ever overwritten."""
+        path = cls.check_new(path)
+        path.mkdir(parents=True, exist_ok=True)
+        record = dict(config)
+        record["versions"] = package_versions()
+        _atomic_write_text(path / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return cls(path, record)
+
+    @staticmethod
+    def check_new(path: str | Path) -> Path:
+        """`path`, if a new run may be written there (absent or an empty folder); else RunDirectoryError."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             what = "a run" if (path / "config.json").exists() else "files"
             raise RunDirectoryError(
                 f"run directory {path} already holds {what}; pass --resume to continue it, or choose another --run-dir"
             )
-        path.mkdir(parents=True, exist_ok=True)
-        record = dict(config)
-        record["versions"] = package_versions()
-        _atomic_write_text(path / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-        return cls(path, record)
+        return path
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDirectory":
@@ -168,15 +181,40 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def episode_returns(
+    act: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int
+) -> list[float]:
+    """Undiscounted return of each of `episodes` episodes of `env_id`, episode i seeded seed + i.
+
+    `act` maps one observation to one action; Box actions are clipped to the space before stepping.
+    Any policy can be scored this way (the agents benchmark scores Stable-Baselines3's with it too).
+    """
+    env = gym.make(env_id)
+    returns = []
+    try:
+        for episode in range(episodes):
+            observation, _ = env.reset(seed=seed + episode)
+            total, done = 0.0, False
+            while not done:
+                action = act(np.asarray(observation, np.float32))
+                if isinstance(env.action_space, gym.spaces.Box):
+                    action = np.clip(action, env.action_space.low, env.action_space.high)
+                observation, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return returns
+
+
 def evaluate_policy(
     model: Any, env_id: str, episodes: int, seed: int, deterministic: bool = True
 ) -> tuple[float, float, list[float]]:
     """Mean and std of the return over `episodes` episodes of `env_id` (episode i seeded seed + i).
 
-    Deterministic evaluation acts with the distribution's mode (argmax / mean), clipped to the action
-    bounds for Box actions; otherwise it samples.
+    Deterministic evaluation acts with the distribution's mode (argmax / mean); otherwise it samples.
     """
-    env = gym.make(env_id)
 
     def act_deterministically(observations):
         return model.mode(observations)
@@ -184,21 +222,6 @@ def evaluate_policy(
     def act_stochastically(observations):
         return model.distribution(observations).sample()
 
-    act = tf.function(act_deterministically if deterministic else act_stochastically, reduce_retracing=True)
-    spec = model.action_spec
-    episode_returns = []
-    try:
-        for episode in range(episodes):
-            observation, _ = env.reset(seed=seed + episode)
-            total, done = 0.0, False
-            while not done:
-                action = act(tf.constant(np.asarray(observation, np.float32)[None]))[0].numpy()
-                if spec.kind == "box":
-                    action = np.clip(action, np.asarray(spec.low, np.float32), np.asarray(spec.high, np.float32))
-                observation, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                done = terminated or truncated
-            episode_returns.append(total)
-    finally:
-        env.close()
-    return float(np.mean(episode_returns)), float(np.std(episode_returns)), episode_returns
+    policy = tf.function(act_deterministically if deterministic else act_stochastically, reduce_retracing=True)
+    returns = episode_returns(lambda observation: policy(observation[None])[0].numpy(), env_id, episodes, seed)
+    return float(np.mean(returns)), float(np.std(returns)), returns
