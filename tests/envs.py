@@ -54,6 +54,10 @@ class DictObservationEnv(ConstantRewardEnv):
         self.observation_space = gym.spaces.Dict({"x": gym.spaces.Box(-1.0, 1.0, (1,), np.float32)})
 
 
+def _needs_a_missing_package(**_):
+    raise gym.error.DependencyNotInstalled("the test package 'not_installed' is missing; pip install not_installed")
+
+
 def register_test_envs() -> None:
     if "ConstantReward-v0" in gym.registry:
         return
@@ -61,6 +65,7 @@ def register_test_envs() -> None:
     gym.register("ConstantRewardClock-v0", entry_point=ConstantRewardEnv, max_episode_steps=10, kwargs={"show_time": True})
     gym.register("NaNReward-v0", entry_point=NaNRewardEnv, max_episode_steps=10)
     gym.register("DictObservation-v0", entry_point=DictObservationEnv, max_episode_steps=10)
+    gym.register("NeedsMissingPackage-v0", entry_point=_needs_a_missing_package)
 
 
 register_test_envs()  # at import, so `--env tests.envs:NaNReward-v0` works from the command line too
