@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -149,7 +149,7 @@ class RolloutCollector:
         # through tf.numpy_function. A Python loop calling the policy once per step spent most of its time
         # in TensorFlow's per-call dispatch (~0.5 ms a step, more than CartPole itself).
         observation_spec = tf.TensorSpec([env.num_envs, self.observation_size], tf.float32)
-        self._collect = tf.function(self._collect_graph).get_concrete_function(observation_spec)
+        self._collect = tf.function(self.collect_graph).get_concrete_function(observation_spec)
 
     # ------------------------------------------------------------------ inside the graph
 
@@ -163,7 +163,8 @@ class RolloutCollector:
         actions = distribution.sample(seed=seed)
         return tf.cast(actions, self._action_dtype), distribution.log_prob(actions), values
 
-    def _collect_graph(self, first_observations):
+    def collect_graph(self, first_observations: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The rollout as graph ops: T steps from `first_observations` [B, obs_dim]; the fields of :class:`Rollout`."""
         num_envs, num_steps = self.env.num_envs, self.num_steps
         arrays = {
             name: tf.TensorArray(dtype, size=num_steps, element_shape=shape)
@@ -256,10 +257,15 @@ class RolloutCollector:
 
     def collect(self) -> Rollout:
         """T steps of every environment under the current policy, as one :class:`Rollout`."""
+        rollout, returns, lengths = self.run(self._collect)
+        return Rollout(**rollout, episode_returns=returns, episode_lengths=lengths)
+
+    def run(self, graph: Callable[[tf.Tensor], Any]) -> tuple[Any, list[float], list[int]]:
+        """Call `graph(observations)`, a compiled function that calls :meth:`collect_graph` on the current
+        observations [B, obs_dim]; returns its outputs and the returns and lengths of the episodes that
+        finished meanwhile. The trainers use it to run a rollout and its update as one graph call."""
         if self._observations is None:
             self.reset()
         self._finished_returns, self._finished_lengths = [], []
-        rollout = self._collect(tf.constant(self._observations))
-        return Rollout(
-            **rollout, episode_returns=self._finished_returns, episode_lengths=self._finished_lengths
-        )
+        outputs = graph(tf.constant(self._observations))
+        return outputs, self._finished_returns, self._finished_lengths

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -234,7 +235,13 @@ class Trainer:
         )
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
-        self._update = tf.function(self._update_graph, reduce_retracing=True)
+        self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
+        # One training iteration (rollout, GAE, losses, optimizer step, counters) is ONE graph call, traced
+        # here rather than in the first iteration. On this project's 2-core machines a graph call costs
+        # ~0.2 ms of dispatch, as much as A2C's whole optimizer step; one call per iteration instead of two
+        # made A2C's training loop ~10% faster (benchmarks/agents.py).
+        observation_spec = tf.TensorSpec([config.num_envs, self.collector.observation_size], tf.float32)
+        self._iterate = tf.function(self._iterate_graph).get_concrete_function(observation_spec)
 
     # ------------------------------------------------------------------ checkpointing
 
@@ -297,7 +304,24 @@ class Trainer:
             self.optimizer.apply_gradients(zip(gradients, variables))
         return grad_norm
 
+    def _iterate_graph(self, observations: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Collect a rollout from `observations` [B, obs_dim], update on it, count it."""
+        rollout_tensors = self.collector.collect_graph(observations)
+        metrics = self._update_graph(rollout_tensors)
+        self.updates.assign_add(1)
+        self.env_steps.assign_add(self.config.steps_per_update)
+        return metrics
+
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The update on one rollout, as graph ops; returns the raw metrics for :meth:`finish_metrics`."""
+        return self._gradient_step(rollout_tensors)
+
+    @functools.cached_property
+    def _gradient_step(self) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
+        # Compiled by XLA into one kernel: ~20% cheaper than TensorFlow's executor running its ~150 small ops.
+        return tf.function(self._gradient_step_graph, jit_compile=True)
+
+    def _gradient_step_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
         batch = self.flat_batch(rollout_tensors)
         observations, actions = batch["observations"], batch["actions"]
@@ -337,14 +361,19 @@ class Trainer:
         )
 
     def update(self, rollout: Rollout) -> dict[str, float]:
-        metrics = {name: float(value) for name, value in self._update(self.rollout_tensors(rollout)).items()}
-        self.check_finite(metrics)
+        """One update on a rollout from `self.collector.collect()` (the training loop fuses the two)."""
+        return self.finish_metrics(self._update(self.rollout_tensors(rollout)), int(self.updates.numpy()) + 1)
+
+    def finish_metrics(self, raw: dict[str, tf.Tensor], update_number: int) -> dict[str, float]:
+        """The update's graph outputs as the progress row's floats; raises if the loss was not finite."""
+        metrics = {name: float(value) for name, value in raw.items()}
+        self.check_finite(metrics, update_number)
         return metrics
 
-    def check_finite(self, metrics: dict[str, float]) -> None:
+    def check_finite(self, metrics: dict[str, float], update_number: int) -> None:
         if not math.isfinite(metrics["loss"]) or not math.isfinite(metrics["grad_norm"]):
             raise TrainingDiverged(
-                f"non-finite loss at update {int(self.updates.numpy()) + 1} "
+                f"non-finite loss at update {update_number} "
                 f"(loss={metrics['loss']}, grad_norm={metrics['grad_norm']}); lower --learning-rate or set "
                 "--max-grad-norm; the last good checkpoint is kept"
             )
@@ -371,16 +400,15 @@ class Trainer:
         count = 0
         started = time.perf_counter()
         for update in range(start_update, config.num_updates):
-            rollout = self.collector.collect()
-            metrics = self.update(rollout)
-            self.updates.assign_add(1)
-            self.env_steps.assign_add(rollout.num_steps)
-            returns += rollout.episode_returns
-            lengths += rollout.episode_lengths
+            # Collects, updates and counts in one graph call.
+            raw_metrics, episode_returns, episode_lengths = self.collector.run(self._iterate)
+            metrics = self.finish_metrics(raw_metrics, update_number=update + 1)
+            returns += episode_returns
+            lengths += episode_lengths
             for name, value in metrics.items():
                 sums[name] = sums.get(name, 0.0) + value
             count += 1
-            recent_returns.extend(rollout.episode_returns)
+            recent_returns.extend(episode_returns)
             recent = float(np.mean(recent_returns)) if recent_returns else math.nan
             if on_update is not None:
                 on_update(int(self.env_steps.numpy()), recent)

@@ -18,12 +18,12 @@ approx_kl exceeds 1.5·target_kl, and that minibatch's step is not applied (as S
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from tf_gae._tf import tf
 from tf_gae.advantages import normalize_advantages
-from tf_gae.rollout import Rollout
 from tf_gae.trainers.base import PROGRESS_COLUMNS, ConfigError, Trainer, TrainerConfig, _help, explained_variance
 
 __all__ = ["PPOConfig", "PPOTrainer", "SurrogateTerms", "clipped_surrogate"]
@@ -89,10 +89,10 @@ class PPOTrainer(Trainer):
     algo = "ppo"
     progress_columns = PROGRESS_COLUMNS + ["approx_kl", "clip_fraction", "learning_rate", "clip_range", "epochs"]
 
-    def __init__(self, config: PPOConfig) -> None:
-        super().__init__(config)
-        self._flat_batch = tf.function(self.flat_batch, reduce_retracing=True)
-        self._epochs = tf.function(self._epochs_graph, reduce_retracing=True)
+    @functools.cached_property
+    def _minibatch_step(self) -> Callable[..., dict[str, tf.Tensor]]:
+        # One XLA kernel per minibatch step: cheaper than TensorFlow's executor running its small ops.
+        return tf.function(self._minibatch_graph, jit_compile=True)
 
     def _minibatch_graph(self, batch: dict[str, tf.Tensor], clip_range: tf.Tensor, kl_limit: tf.Tensor):
         config = self.config
@@ -145,7 +145,7 @@ class PPOTrainer(Trainer):
             for index in tf.range(num_minibatches):
                 indices = order[index * config.batch_size : (index + 1) * config.batch_size]
                 minibatch = {name: tf.gather(values, indices) for name, values in batch.items()}
-                metrics = self._minibatch_graph(minibatch, clip_range, kl_limit)
+                metrics = self._minibatch_step(minibatch, clip_range, kl_limit)
                 last_kl = metrics["approx_kl"]
                 if not metrics["within_kl"]:
                     stop = True
@@ -155,21 +155,34 @@ class PPOTrainer(Trainer):
             epochs += 1
         return sums, steps, epochs, last_kl
 
-    def update(self, rollout: Rollout) -> dict[str, float]:
+    def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
         # Linear annealing (SB3's linear schedules): the fraction of training still to come.
-        remaining = 1.0 - float(self.updates.numpy()) / config.num_updates
+        remaining = 1.0 - tf.cast(self.updates, tf.float32) / config.num_updates
         learning_rate = config.learning_rate * (remaining if config.anneal_lr else 1.0)
         clip_range = config.clip_range * (remaining if config.anneal_clip else 1.0)
-        self.optimizer.learning_rate = learning_rate
+        self.optimizer.learning_rate.assign(learning_rate)
         kl_limit = 1.5 * config.target_kl if config.target_kl > 0 else float("inf")
-        batch = self._flat_batch(self.rollout_tensors(rollout))  # GAE once, with the collecting values
-        sums, steps, epochs, last_kl = self._epochs(batch, tf.constant(clip_range), tf.constant(kl_limit))
-        steps = int(steps)
-        means = {name: float(value) / steps if steps else float("nan") for name, value in zip(self._METRICS, sums.numpy())}
+        batch = self.flat_batch(rollout_tensors)  # GAE once, with the collecting values
+        sums, steps, epochs, last_kl = self._epochs_graph(batch, tf.cast(clip_range, tf.float32), tf.constant(kl_limit))
+        return dict(
+            sums=sums,
+            steps=steps,
+            epochs=epochs,
+            last_kl=last_kl,
+            explained_variance=explained_variance(batch["values"], batch["returns"]),
+            learning_rate=tf.cast(learning_rate, tf.float32),
+            clip_range=tf.cast(clip_range, tf.float32),
+        )
+
+    def finish_metrics(self, raw: dict[str, tf.Tensor], update_number: int) -> dict[str, float]:
+        steps = int(raw["steps"])
+        sums = raw["sums"].numpy()
+        means = {name: float(value) / steps if steps else float("nan") for name, value in zip(self._METRICS, sums)}
         if steps == 0:  # the very first minibatch exceeded the KL limit: nothing was applied
-            means.update(loss=0.0, grad_norm=0.0, approx_kl=float(last_kl))
-        self.check_finite(means)
-        means["explained_variance"] = float(explained_variance(batch["values"], batch["returns"]))
-        means.update(learning_rate=learning_rate, clip_range=clip_range, epochs=int(epochs))
+            means.update(loss=0.0, grad_norm=0.0, approx_kl=float(raw["last_kl"]))
+        self.check_finite(means, update_number)
+        for name in ("explained_variance", "learning_rate", "clip_range"):
+            means[name] = float(raw[name])
+        means["epochs"] = int(raw["epochs"])
         return means
