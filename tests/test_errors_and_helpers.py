@@ -183,3 +183,36 @@ def test_config_record_round_trips_through_json():
     with pytest.raises(ConfigError, match="unknown configuration keys"):
         A2CConfig.from_dict({**record, "lamda": 0.9})
 
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_batched_episode_returns_match_one_episode_at_a_time(env_id):
+    """episode_returns runs the episodes side by side; a plain loop over single episodes is the reference."""
+    import gymnasium as gym
+
+    from tf_gae.runs import episode_returns
+
+    weights = np.random.default_rng(0).normal(size=(4 if env_id == "CartPole-v1" else 3,))
+
+    def act(observations):  # a fixed deterministic policy, batched: [E, obs_dim] -> [E] or [E, 1]
+        score = observations @ weights
+        return (score > 0).astype(np.int64) if env_id == "CartPole-v1" else 3.0 * score[:, None]
+
+    expected = []
+    env = gym.make(env_id)
+    for episode in range(5):
+        observation, _ = env.reset(seed=100 + episode)
+        total, done = 0.0, False
+        while not done:
+            action = act(np.asarray(observation, np.float32)[None])[0]
+            if env_id == "Pendulum-v1":
+                action = np.clip(action, -2.0, 2.0)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        expected.append(total)
+    env.close()
+    assert len(set(np.round(expected, 6))) > 1  # the seeds matter, so the pairing of seeds is tested
+    np.testing.assert_allclose(episode_returns(act, env_id, episodes=5, seed=100), expected, rtol=1e-9)
+    with pytest.raises(ValueError, match="episodes"):
+        episode_returns(act, env_id, episodes=0, seed=0)

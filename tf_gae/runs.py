@@ -30,6 +30,7 @@ __all__ = [
     "default_run_dir",
     "package_versions",
     "episode_returns",
+    "mode_policy",
     "evaluate_policy",
 ]
 
@@ -186,34 +187,37 @@ def episode_returns(
 ) -> list[float]:
     """Undiscounted return of each of `episodes` episodes of `env_id`, episode i seeded seed + i.
 
-    `act` maps one observation to one action; Box actions are clipped to the space before stepping.
-    Any policy can be scored this way (the agents benchmark scores Stable-Baselines3's with it too).
+    The episodes run side by side in one vector env, so `act` maps a batch of observations
+    [episodes, obs_dim] to a batch of actions (one policy call per step for all of them); Box actions are
+    clipped to the space before stepping. Each environment's first episode counts; one that has finished
+    keeps stepping, ignored, until every episode has ended. Any policy can be scored this way (the agents
+    benchmark scores Stable-Baselines3's with it too).
     """
-    env = gym.make(env_id)
-    returns = []
+    if not (isinstance(episodes, int) and episodes >= 1):
+        raise ValueError(f"episodes must be a whole number ≥ 1, got {episodes!r}")
+    env = gym.vector.SyncVectorEnv([lambda: gym.make(env_id) for _ in range(episodes)])
+    box = isinstance(env.single_action_space, gym.spaces.Box)
     try:
-        for episode in range(episodes):
-            observation, _ = env.reset(seed=seed + episode)
-            total, done = 0.0, False
-            while not done:
-                action = act(np.asarray(observation, np.float32))
-                if isinstance(env.action_space, gym.spaces.Box):
-                    action = np.clip(action, env.action_space.low, env.action_space.high)
-                observation, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                done = terminated or truncated
-            returns.append(total)
+        observations, _ = env.reset(seed=seed)  # environment i is seeded seed + i
+        returns = np.zeros(episodes)  # [E]
+        running = np.ones(episodes, bool)  # [E] still in its first episode
+        while running.any():
+            actions = np.asarray(act(np.asarray(observations, np.float32)))
+            if box:
+                actions = np.clip(actions, env.single_action_space.low, env.single_action_space.high)
+            observations, rewards, terminated, truncated, _ = env.step(actions)
+            returns += np.where(running, rewards, 0.0)
+            running &= ~(np.asarray(terminated) | np.asarray(truncated))
     finally:
         env.close()
-    return returns
+    return returns.tolist()
 
 
-def evaluate_policy(
-    model: Any, env_id: str, episodes: int, seed: int, deterministic: bool = True
-) -> tuple[float, float, list[float]]:
-    """Mean and std of the return over `episodes` episodes of `env_id` (episode i seeded seed + i).
+def mode_policy(model: Any, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+    """A batched policy for :func:`episode_returns`: [E, obs_dim] observations to [E] or [E, act_dim] actions.
 
-    Deterministic evaluation acts with the distribution's mode (argmax / mean); otherwise it samples.
+    Deterministic: the distribution's mode (argmax / mean); otherwise a sample. One compiled function,
+    so build it once per model and reuse it across evaluations.
     """
 
     def act_deterministically(observations):
@@ -223,5 +227,15 @@ def evaluate_policy(
         return model.distribution(observations).sample()
 
     policy = tf.function(act_deterministically if deterministic else act_stochastically, reduce_retracing=True)
-    returns = episode_returns(lambda observation: policy(observation[None])[0].numpy(), env_id, episodes, seed)
+    return lambda observations: policy(tf.constant(observations)).numpy()
+
+
+def evaluate_policy(
+    model: Any, env_id: str, episodes: int, seed: int, deterministic: bool = True
+) -> tuple[float, float, list[float]]:
+    """Mean and std of the return over `episodes` episodes of `env_id` (episode i seeded seed + i).
+
+    Deterministic evaluation acts with the distribution's mode (argmax / mean); otherwise it samples.
+    """
+    returns = episode_returns(mode_policy(model, deterministic), env_id, episodes, seed)
     return float(np.mean(returns)), float(np.std(returns)), returns
