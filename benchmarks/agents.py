@@ -15,10 +15,12 @@ Configurations (RL Zoo's hyperparameters; both libraries get the same ones, the 
 Common: separate 64-64 tanh MLPs, orthogonal init, value coefficient 0.5, entropy 0, grad-norm clip 0.5.
 
 Measured:
-1. Throughput (env steps per second of training) — one process, one run at a time, ours and SB3
-   alternating, 3 repeats of a short budget after a warm-up; medians and ratios. Each library runs with
-   one intra-op thread, its fastest setting for networks this small (torch with 2 threads was erratic on
-   this machine, 10–60× slower at times); tracing each new trainer's functions counts as training time.
+1. Throughput — one process, one run at a time, ours and SB3 alternating, 5 repeats of a short budget
+   after a warm-up; medians and ratios. Each run's wall time is split the same way for both libraries
+   into setup (construction plus the first update: ours traces and XLA-compiles its graphs there) and
+   the training rate after it (env steps per second); the end-to-end rate, setup included, is reported
+   too. Each library runs with one intra-op thread, its fastest setting for networks this small (torch
+   with 2 threads was erratic on this machine, 10–60× slower at times).
 2. Returns — every (configuration, library, seed) trains to the full budget in its own process (`--workers`
    at once; wall time does not matter here). Evaluation: deterministic policy (argmax / mean), 20 episodes
    seeded 10,000…10,019, at 10 evenly spaced budgets after whole updates; evaluation time is not training
@@ -93,11 +95,35 @@ def eval_points(spec: dict[str, Any]) -> list[int]:
 # ---------------------------------------------------------------------------------------------- the two libraries
 
 
+class Setup:
+    """Splits a run's wall time into one-time setup and the steady training rate, the same way for both
+    libraries: setup = construction + first update (ours traces and XLA-compiles its graphs there, SB3
+    builds its networks); rate = env steps after the first update ÷ the time they took."""
+
+    def __init__(self, started: float, spec: dict[str, Any]) -> None:
+        self.started = started
+        self.first_update_done: float | None = None
+        self.steps_per_update = spec["num_envs"] * spec["n_steps"]
+
+    def update_done(self) -> None:
+        if self.first_update_done is None:
+            self.first_update_done = time.perf_counter()
+
+    def finish(self, steps: int) -> dict[str, float]:
+        ended = time.perf_counter()
+        return dict(
+            setup_s=self.first_update_done - self.started,
+            steps_per_s=(steps - self.steps_per_update) / (ended - self.first_update_done),
+            end_to_end_s=ended - self.started,
+        )
+
+
 def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] | None):
     """Train tf_gae's trainer; returns (train seconds, eval curve [(env_steps, return)])."""
     from tf_gae._tf import tf
     from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
 
+    constructed = time.perf_counter()
     common = dict(
         env_id=spec["env_id"], total_steps=budget, seed=seed, num_envs=spec["num_envs"], n_steps=spec["n_steps"],
         gamma=spec["gamma"], lam=spec["lam"], learning_rate=spec["learning_rate"], value_coef=0.5,
@@ -112,8 +138,9 @@ def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] |
                 clip_range=spec["clip_range"], anneal_lr=spec["anneal"], anneal_clip=spec["anneal"],
             )
         )  # fmt: skip
+    setup = Setup(constructed, spec)
     mode = tf.function(lambda obs: trainer.model.mode(obs), reduce_retracing=True)
-    act = lambda obs: mode(tf.constant(obs[None]))[0].numpy()  # noqa: E731
+    act = lambda observations: mode(tf.constant(observations)).numpy()  # noqa: E731  batched
     curve: list[tuple[int, float]] = []
     eval_seconds = 0.0
     pending = list(points or [])
@@ -127,11 +154,11 @@ def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] |
             eval_seconds += time.perf_counter() - start
 
     start = time.perf_counter()
-    trainer.train(on_row=on_row)
+    trainer.train(on_row=on_row, on_update=lambda steps, recent: setup.update_done())
     seconds = time.perf_counter() - start - eval_seconds
     steps = int(trainer.env_steps.numpy())
     trainer.close()
-    return seconds, steps, curve
+    return seconds, steps, curve, setup.finish(steps)
 
 
 def train_sb3(spec: dict[str, Any], seed: int, budget: int, points: list[int] | None, gsde: bool = False):
@@ -141,6 +168,7 @@ def train_sb3(spec: dict[str, Any], seed: int, budget: int, points: list[int] | 
     from stable_baselines3.common.env_util import make_vec_env
 
     torch.set_num_threads(1)  # torch with 2 threads is erratic here (10–60× slower at times); 1 is its best
+    setup = Setup(time.perf_counter(), spec)
     env = make_vec_env(spec["env_id"], n_envs=spec["num_envs"], seed=seed)
     common = dict(
         n_steps=spec["n_steps"], gamma=spec["gamma"], gae_lambda=spec["lam"], ent_coef=0.0, vf_coef=0.5,
@@ -156,7 +184,7 @@ def train_sb3(spec: dict[str, Any], seed: int, budget: int, points: list[int] | 
             learning_rate=linear(spec["learning_rate"]) if spec["anneal"] else spec["learning_rate"],
             clip_range=linear(spec["clip_range"]) if spec["anneal"] else spec["clip_range"], **common, **extra,
         )  # fmt: skip
-    act = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
+    act = lambda observations: model.predict(observations, deterministic=True)[0]  # noqa: E731  batched
     curve: list[tuple[int, float]] = []
     pending = list(points or [])
 
@@ -164,6 +192,8 @@ def train_sb3(spec: dict[str, Any], seed: int, budget: int, points: list[int] | 
         eval_seconds = 0.0
 
         def _on_rollout_start(self) -> None:  # after the previous update: same moment as our progress rows
+            if self.num_timesteps > 0:
+                setup.update_done()
             if pending and self.num_timesteps >= pending[0]:
                 pending.pop(0)
                 start = time.perf_counter()
@@ -180,7 +210,7 @@ def train_sb3(spec: dict[str, Any], seed: int, budget: int, points: list[int] | 
     if pending and model.num_timesteps >= pending[0]:  # the final budget, after the last update
         curve.append((int(model.num_timesteps), evaluate(act, spec["env_id"])))
     env.close()
-    return seconds, int(model.num_timesteps), curve
+    return seconds, int(model.num_timesteps), curve, setup.finish(int(model.num_timesteps))
 
 
 def run(config: str, library: str, seed: int, budget: int | None = None, evaluate_curve: bool = True):
@@ -195,24 +225,29 @@ def run(config: str, library: str, seed: int, budget: int | None = None, evaluat
 # ---------------------------------------------------------------------------------------------- phases
 
 
-def throughput_phase(configs: list[str], repeats: int = 3) -> dict[str, dict[str, list[float]]]:
+def throughput_phase(configs: list[str], repeats: int = 5) -> dict[str, dict[str, list[dict[str, float]]]]:
     from tf_gae._tf import tf
 
     # Must precede TensorFlow's first op (main() calls this phase before anything else runs).
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    rates: dict[str, dict[str, list[float]]] = {}
+    timings: dict[str, dict[str, list[dict[str, float]]]] = {}
     for config in configs:
         spec = CONFIGS[config]
-        rates[config] = {library: [] for library in LIBRARIES[config]}
-        for library in LIBRARIES[config]:  # warm-up: imports, XLA compilation, torch's first calls
+        timings[config] = {library: [] for library in LIBRARIES[config]}
+        for library in LIBRARIES[config]:  # warm-up: imports, torch's first calls
             run(config, library, seed=100, budget=spec["num_envs"] * spec["n_steps"] * 2, evaluate_curve=False)
         for repeat in range(repeats):
             for library in LIBRARIES[config]:
-                seconds, steps, _ = run(config, library, seed=repeat, budget=spec["throughput_budget"], evaluate_curve=False)
-                rates[config][library].append(steps / seconds)
-                print(f"  throughput {config} {library} #{repeat}: {steps / seconds:,.0f} steps/s", file=sys.stderr, flush=True)
-    return rates
+                *_, timing = run(config, library, seed=repeat, budget=spec["throughput_budget"], evaluate_curve=False)
+                timings[config][library].append(timing)
+                print(
+                    f"  throughput {config} {library} #{repeat}: {timing['steps_per_s']:,.0f} steps/s after "
+                    f"{timing['setup_s']:.2f} s of setup",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return timings
 
 
 def returns_phase(configs: list[str], seeds: list[int], workers: int, cache: Path) -> dict[tuple[str, str, int], dict]:
@@ -255,13 +290,33 @@ def report(configs, seeds, rates, results, out_dir: Path) -> str:
         "",
     ]
     if rates:
-        lines += ["**Throughput** (env steps/s of training, median of 3 runs, one at a time):", ""]
-        lines += ["| configuration | library | steps/s | ÷ SB3 |", "|---|---|---:|---:|"]
+        lines += [
+            "**Throughput** (median of 5 runs, one at a time, one thread each). *Setup* is the one-time cost: "
+            "construction plus the first update (ours traces its graphs and XLA-compiles its gradient steps "
+            "there; SB3 builds its networks). *Steps/s* is the training rate after it. *End to end* is the "
+            "whole run's rate at the throughput budget, setup included.",
+            "",
+            "| configuration | library | steps/s | ÷ SB3 | setup (s) | end to end (steps/s) | ÷ SB3 |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
         for config in configs:
-            sb3 = statistics.median(rates[config]["sb3"])
+            budget = CONFIGS[config]["throughput_budget"]
+
+            def medians(library: str) -> tuple[float, float, float]:
+                runs = rates[config][library]
+                return (
+                    statistics.median(r["steps_per_s"] for r in runs),
+                    statistics.median(r["setup_s"] for r in runs),
+                    statistics.median(budget / r["end_to_end_s"] for r in runs),
+                )
+
+            sb3_rate, _, sb3_end = medians("sb3")
             for library in LIBRARIES[config]:
-                rate = statistics.median(rates[config][library])
-                lines.append(f"| {config} | {LABELS[library]} | {rate:,.0f} | {rate / sb3:.2f}× |")
+                rate, setup, end = medians(library)
+                lines.append(
+                    f"| {config} | {LABELS[library]} | {rate:,.0f} | {rate / sb3_rate:.2f}× | {setup:.2f} | "
+                    f"{end:,.0f} | {end / sb3_end:.2f}× |"
+                )
         lines.append("")
     lines += ["**Returns at fixed budgets** (deterministic evaluation):", ""]
     for config in configs:
@@ -320,7 +375,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.job:  # a worker: one (configuration, library, seed) to the full budget
         config, library, seed = args.job.split(",")
-        seconds, steps, curve = run(config, library, int(seed))
+        seconds, steps, curve, _ = run(config, library, int(seed))
         temporary = args.job_out.with_suffix(".tmp")
         temporary.write_text(json.dumps(dict(seconds=seconds, steps=steps, curve=curve)))
         os.replace(temporary, args.job_out)
