@@ -1,0 +1,177 @@
+"""Chapter 5 (the TensorFlow project): the study's measures on made-up curves, and `--quick` end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chapters import ch5_practice as ch5
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------- the measures
+
+
+def test_area_under_curve_on_made_up_curves():
+    # A straight ramp 0 → 100 has mean 50 whatever the spacing of its points.
+    assert ch5.area_under_curve([0, 50, 100], [0, 50, 100]) == pytest.approx(50.0)
+    assert ch5.area_under_curve([0, 10, 100], [0, 10, 100]) == pytest.approx(50.0)
+    # A constant curve has itself as its mean.
+    assert ch5.area_under_curve([0, 5_120, 10_240], [-500, -500, -500]) == pytest.approx(-500.0)
+    # A jump 0 → 100 between steps 50 and 51: trapezoids of widths 50, 1, 49 and mean heights 0, 50, 100.
+    steps, returns = [0, 50, 51, 100], [0, 0, 100, 100]
+    by_hand = (50 * 0 + 1 * 50 + 49 * 100) / 100
+    assert ch5.area_under_curve(steps, returns) == pytest.approx(by_hand)
+    # Learning early is worth more than learning late, with the same final return.
+    assert ch5.area_under_curve([0, 1, 2], [0, 100, 100]) > ch5.area_under_curve([0, 1, 2], [0, 0, 100])
+
+
+@pytest.mark.parametrize(
+    "steps, returns",
+    [([0], [1.0]), ([0, 1], [1.0]), ([0, 0, 1], [1.0, 2.0, 3.0]), ([0, 2, 1], [1.0, 2.0, 3.0])],
+)
+def test_area_under_curve_refuses_what_is_not_a_curve(steps, returns):
+    with pytest.raises(ValueError, match="steps"):
+        ch5.area_under_curve(steps, returns)
+
+
+def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it():
+    steps = [0, 5_120, 10_240, 15_360]
+    assert ch5.steps_to_threshold(steps, [9.0, 480.0, 300.0, 500.0], 475) == 5_120  # first, not last
+    assert ch5.steps_to_threshold(steps, [9.0, 475.0, 300.0, 500.0], 475) == 5_120  # at counts
+    assert ch5.steps_to_threshold(steps, [500.0, 9.0, 9.0, 9.0], 475) == 0
+    assert ch5.steps_to_threshold(steps, [9.0, 474.9, 300.0, 474.0], 475) == math.inf
+    assert ch5.steps_to_threshold(steps, [-500.0, -120.0, -99.0, -150.0], -100) == 10_240  # negative scales
+
+
+def _result(algo, lam, seed, returns, env_id="CartPole-v1", steps=(0, 100, 200, 300)):
+    return dict(key=f"{algo}{lam}{seed}", algo=algo, env_id=env_id, seed=seed, lam=lam, steps=list(steps),
+                returns=list(returns), rows=[], train_seconds=1.0, eval_seconds=0.1)
+
+
+TASK = ch5.Task("CartPole-v1", 475.0, 300, 100)
+
+
+def test_summarize_groups_seeds_and_measures_each():
+    results = [
+        _result("a2c", 0.0, 0, [10, 20, 30, 40]),
+        _result("a2c", 0.0, 1, [10, 20, 30, 500]),
+        _result("a2c", 0.95, 1, [10, 480, 500, 500]),
+        _result("a2c", 0.95, 0, [10, 200, 500, 500]),
+    ]
+    summaries = ch5.summarize(results, [TASK])
+    low = next(s for s in summaries if s.lam == 0.0)
+    mid = next(s for s in summaries if s.lam == 0.95)
+    assert mid.seeds == [0, 1]  # sorted by seed
+    np.testing.assert_array_equal(mid.solve_steps, [200, 100])
+    assert mid.median_solve_steps == 150 and mid.solved == 2
+    np.testing.assert_array_equal(low.solve_steps, [math.inf, 300])
+    assert low.median_solve_steps == math.inf and low.solved == 1  # half unsolved: the median is censored
+    np.testing.assert_allclose(low.areas, [ch5.area_under_curve([0, 100, 200, 300], [10, 20, 30, 40]),
+                                           ch5.area_under_curve([0, 100, 200, 300], [10, 20, 30, 500])])
+    np.testing.assert_array_equal(mid.final, [500, 500])
+    with pytest.raises(ValueError, match="different steps"):
+        ch5.summarize([_result("a2c", 0.0, 0, [1, 2, 3]), _result("a2c", 0.0, 1, [1, 2, 3], steps=(0, 50, 300))], [TASK])
+
+
+def _sweep(solve_at: dict[float, int]) -> list[ch5.Summary]:
+    """A made-up sweep: at each λ both seeds jump from 0 to 500 at the given step (300 = never)."""
+    results = []
+    for lam, step in solve_at.items():
+        returns = [0.0 if s < step else 500.0 for s in (0, 100, 200, 300)] if step < 300 else [0.0] * 4
+        results += [_result("a2c", lam, seed, returns) for seed in (0, 1)]
+    return ch5.summarize(results, [TASK])
+
+
+def test_verdict_says_plainly_whether_the_paper_holds():
+    agree = ch5._verdict(_sweep({0.0: 300, 0.5: 200, 0.95: 100, 1.0: 200}), TASK)
+    assert "largest mean area is at λ = 0.95" in agree and "agree with §6.3.1" in agree and "NOT" not in agree
+    outside = ch5._verdict(_sweep({0.0: 300, 0.5: 100, 0.95: 200, 1.0: 200}), TASK)
+    assert "outside the paper's" in outside
+    disagree = ch5._verdict(_sweep({0.0: 300, 0.5: 200, 0.95: 200, 1.0: 100}), TASK)
+    assert "did NOT solve in fewer steps" in disagree
+
+
+def test_results_table_has_one_row_per_series_with_the_numbers():
+    summaries = _sweep({0.0: 300, 0.95: 100, 1.0: 200}) + ch5.summarize(
+        [_result("ppo", 0.8, s, [0, 500, 500, 500]) for s in (0, 1)], [TASK]
+    )
+    table = ch5.results_table(summaries, [TASK])
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| algorithm")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| PPO with GAE (λ = 0.8)", "| A2C with GAE (λ = 0)", "| A2C with GAE (λ = 0.95)", "| A2C with GAE (λ = 1)"
+    ]
+    assert "| not within budget | 0/2 |" in rows[1]
+    assert "| 100 | 2/2 |" in rows[2] and "| 100 | 2/2 |" in rows[0]
+
+
+# ---------------------------------------------------------------------------------- --quick end to end
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ch5")
+    completed = subprocess.run(
+        [sys.executable, "-m", "chapters.ch5_practice", "--quick", "--out", str(out), "--cache", str(out / "cache")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return out, completed.stdout
+
+
+def test_quick_writes_the_figures_and_the_table_with_every_series(quick):
+    out, stdout = quick
+    for name in ch5.FIGURE_NAMES:
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
+    table = (out / ch5.TABLE_NAME).read_text()
+    for task in ch5.QUICK_TASKS:
+        section = table.split(f"**{task.env_id}**")[1].split("**")[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and "algorithm" not in line]
+        labels = [row.split(" | ")[0].lstrip("| ") for row in rows]
+        expected = [ch5.ALGORITHMS["reinforce"], ch5.ALGORITHMS["ppo"]]
+        expected += [f"A2C with GAE (λ = {lam:g})" for lam in ch5.QUICK_LAMBDAS]
+        assert labels == expected
+        for row in rows:  # final evaluation and area: median [min, max], all finite and within the task's range
+            numbers = [float(x) for x in re.findall(r"-?\d+\.\d", row.split(" | ", 1)[1])]
+            assert len(numbers) == 6 and all(math.isfinite(x) for x in numbers), row
+            low, high = (-500.0, 0.0) if task.env_id == "Acrobot-v1" else (8.0, 500.0)
+            assert all(low <= x <= high for x in numbers), row
+    assert "Wrote" in stdout and "The λ sweep against the GAE paper" in stdout
+
+
+def test_quick_runs_are_evaluated_where_they_say(quick):
+    out, _ = quick
+    results = [json.loads(path.read_text()) for path in sorted((out / "cache").glob("*.json"))]
+    assert len(results) == len(ch5.QUICK_TASKS) * 2 * (2 + len(ch5.QUICK_LAMBDAS))
+    for result in results:
+        task = next(t for t in ch5.QUICK_TASKS if t.env_id == result["env_id"])
+        assert result["steps"] == list(range(0, task.budget + 1, task.eval_every))
+        assert [row["env_steps"] for row in result["rows"]] == result["steps"][1:]  # after whole rollouts
+        if result["algo"] == "a2c":
+            assert result["lam"] in ch5.QUICK_LAMBDAS
+        assert all(math.isfinite(r) for r in result["returns"])
+
+
+def test_walk_through_names_the_lines_that_do_each_step(quick):
+    _, stdout = quick
+    expected = {
+        "RolloutCollector.collect_graph": "def collect_graph",
+        "Trainer._gradient_step_graph": "policy_loss = ",
+        "Trainer.clip_and_apply": "apply_gradients",
+    }
+    for name, text in expected.items():
+        match = re.search(r"(tf_gae/[\w/]+\.py):(\d+)\s+" + re.escape(name), stdout)
+        assert match, name
+        line = (ROOT / match.group(1)).read_text().splitlines()[int(match.group(2)) - 1]
+        assert text in line, (name, line)
+    moved = float(re.search(r"parameters moved by ([\d.]+)", stdout).group(1))
+    assert moved > 0
