@@ -127,7 +127,10 @@ def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] |
     common = dict(
         env_id=spec["env_id"], total_steps=budget, seed=seed, num_envs=spec["num_envs"], n_steps=spec["n_steps"],
         gamma=spec["gamma"], lam=spec["lam"], learning_rate=spec["learning_rate"], value_coef=0.5,
-        entropy_coef=0.0, max_grad_norm=0.5, log_every_steps=spec["num_envs"] * spec["n_steps"],
+        entropy_coef=0.0, max_grad_norm=0.5,
+        # A progress row after every update where the curve is evaluated at fixed budgets; otherwise the
+        # library's default of one row per ~2,000 steps (SB3 logs every 100 A2C / 1 PPO update by default).
+        log_every_steps=spec["num_envs"] * spec["n_steps"] if points else 2_000,
     )  # fmt: skip
     if spec["algo"] == "a2c":
         trainer = A2CTrainer(A2CConfig(**common, optimizer="rmsprop", normalize_advantages=False))

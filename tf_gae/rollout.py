@@ -165,6 +165,10 @@ class RolloutCollector:
 
     def collect_graph(self, first_observations: tf.Tensor) -> dict[str, tf.Tensor]:
         """The rollout as graph ops: T steps from `first_observations` [B, obs_dim]; the fields of :class:`Rollout`."""
+        return self.collect_graph_and_last(first_observations)[0]
+
+    def collect_graph_and_last(self, first_observations: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """:meth:`collect_graph` and s_T [B, obs_dim], where the next rollout starts."""
         num_envs, num_steps = self.env.num_envs, self.num_steps
         arrays = {
             name: tf.TensorArray(dtype, size=num_steps, element_shape=shape)
@@ -221,7 +225,7 @@ class RolloutCollector:
         # next_values[t] = values[t+1] inside episodes; V(final obs) at truncations; V(s_T) at the end.
         next_values = tf.concat([rollout["values"][1:], last_values[None]], axis=0)
         rollout["next_values"] = tf.where(rollout["truncated"], final_values, next_values)
-        return rollout
+        return rollout, observations
 
     # ------------------------------------------------------------------ in Python, called by the graph
 
@@ -260,12 +264,13 @@ class RolloutCollector:
         rollout, returns, lengths = self.run(self._collect)
         return Rollout(**rollout, episode_returns=returns, episode_lengths=lengths)
 
-    def run(self, graph: Callable[[tf.Tensor], Any]) -> tuple[Any, list[float], list[int]]:
-        """Call `graph(observations)`, a compiled function that calls :meth:`collect_graph` on the current
-        observations [B, obs_dim]; returns its outputs and the returns and lengths of the episodes that
-        finished meanwhile. The trainers use it to run a rollout and its update as one graph call."""
+    def run(self, graph: Callable[..., Any], *args: Any) -> tuple[Any, list[float], list[int]]:
+        """Call `graph(observations, *args)`, a compiled function that collects from the current observations
+        [B, obs_dim] (with :meth:`collect_graph`, once or several times); returns its outputs and the returns
+        and lengths of the episodes that finished meanwhile. The trainers use it to run rollouts and their
+        updates as one graph call."""
         if self._observations is None:
             self.reset()
         self._finished_returns, self._finished_lengths = [], []
-        outputs = graph(tf.constant(self._observations))
+        outputs = graph(tf.constant(self._observations), *args)
         return outputs, self._finished_returns, self._finished_lengths

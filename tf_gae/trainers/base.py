@@ -236,12 +236,13 @@ class Trainer:
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
-        # One training iteration (rollout, GAE, losses, optimizer step, counters) is ONE graph call, traced
-        # here rather than in the first iteration. On this project's 2-core machines a graph call costs
-        # ~0.2 ms of dispatch, as much as A2C's whole optimizer step; one call per iteration instead of two
-        # made A2C's training loop ~10% faster (benchmarks/agents.py).
+        # Training iterations (rollout, GAE, losses, optimizer step, counters) run as ONE graph call for all
+        # the updates between two progress rows, traced here rather than in the first iteration. On this
+        # project's 2-core machines a graph call costs ~0.2 ms of dispatch, as much as A2C's whole optimizer
+        # step (benchmarks/agents.py).
         observation_spec = tf.TensorSpec([config.num_envs, self.collector.observation_size], tf.float32)
-        self._iterate = tf.function(self._iterate_graph).get_concrete_function(observation_spec)
+        count_spec = tf.TensorSpec([], tf.int32)
+        self._iterate = tf.function(self._iterate_graph).get_concrete_function(observation_spec, count_spec)
 
     # ------------------------------------------------------------------ checkpointing
 
@@ -304,13 +305,29 @@ class Trainer:
             self.optimizer.apply_gradients(zip(gradients, variables))
         return grad_norm
 
-    def _iterate_graph(self, observations: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Collect a rollout from `observations` [B, obs_dim], update on it, count it."""
-        rollout_tensors = self.collector.collect_graph(observations)
-        metrics = self._update_graph(rollout_tensors)
-        self.updates.assign_add(1)
-        self.env_steps.assign_add(self.config.steps_per_update)
-        return metrics
+    raw_metric_names: tuple[str, ...] = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
+    """The scalars :meth:`_update_graph` returns, in the order :meth:`_iterate_graph` sums them."""
+
+    def _iterate_graph(self, observations: tf.Tensor, num_updates: tf.Tensor) -> tf.Tensor:
+        """`num_updates` times: collect a rollout (from `observations` [B, obs_dim] first, then from where the
+        last one stopped), update on it, count it. Returns each raw metric summed over the updates [M]."""
+
+        def one_update(index, observations, sums):
+            rollout_tensors, last_observations = self.collector.collect_graph_and_last(observations)
+            metrics = self._update_graph(rollout_tensors)
+            if set(metrics) != set(self.raw_metric_names):
+                raise TypeError(f"{type(self).__name__}._update_graph returned {sorted(metrics)}, not raw_metric_names")
+            self.updates.assign_add(1)
+            self.env_steps.assign_add(self.config.steps_per_update)
+            values = tf.stack([tf.cast(metrics[name], tf.float32) for name in self.raw_metric_names])
+            return index + 1, last_observations, sums + values
+
+        _, _, sums = tf.while_loop(
+            lambda index, *_: index < num_updates,
+            one_update,
+            (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names)])),
+        )
+        return sums
 
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The update on one rollout, as graph ops; returns the raw metrics for :meth:`finish_metrics`."""
@@ -362,18 +379,21 @@ class Trainer:
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         """One update on a rollout from `self.collector.collect()` (the training loop fuses the two)."""
-        return self.finish_metrics(self._update(self.rollout_tensors(rollout)), int(self.updates.numpy()) + 1)
+        raw = {name: float(value) for name, value in self._update(self.rollout_tensors(rollout)).items()}
+        first = int(self.updates.numpy()) + 1
+        return self.finish_metrics(raw, num_updates=1, updates=f"{first}")
 
-    def finish_metrics(self, raw: dict[str, tf.Tensor], update_number: int) -> dict[str, float]:
-        """The update's graph outputs as the progress row's floats; raises if the loss was not finite."""
-        metrics = {name: float(value) for name, value in raw.items()}
-        self.check_finite(metrics, update_number)
+    def finish_metrics(self, sums: dict[str, float], num_updates: int, updates: str) -> dict[str, float]:
+        """The progress row's metrics, averaged over `num_updates` updates from the sums of their raw metrics;
+        raises if a loss was not finite (`updates` names them in the message)."""
+        metrics = {name: value / num_updates for name, value in sums.items()}
+        self.check_finite(metrics, updates)
         return metrics
 
-    def check_finite(self, metrics: dict[str, float], update_number: int) -> None:
+    def check_finite(self, metrics: dict[str, float], updates: str) -> None:
         if not math.isfinite(metrics["loss"]) or not math.isfinite(metrics["grad_norm"]):
             raise TrainingDiverged(
-                f"non-finite loss at update {update_number} "
+                f"non-finite loss at update {updates} "
                 f"(loss={metrics['loss']}, grad_norm={metrics['grad_norm']}); lower --learning-rate or set "
                 "--max-grad-norm; the last good checkpoint is kept"
             )
@@ -399,20 +419,27 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         started = time.perf_counter()
-        for update in range(start_update, config.num_updates):
-            # Collects, updates and counts in one graph call.
-            raw_metrics, episode_returns, episode_lengths = self.collector.run(self._iterate)
-            metrics = self.finish_metrics(raw_metrics, update_number=update + 1)
+        update = start_update  # updates completed
+        while update < config.num_updates:
+            row_end = min((update // updates_per_row + 1) * updates_per_row, config.num_updates)
+            # All updates up to the next row in one graph call; the first call of a run does one update
+            # alone (it pays the graph's one-time initialisation, so later calls measure steady training).
+            chunk = 1 if update == start_update else row_end - update
+            raw_sums, episode_returns, episode_lengths = self.collector.run(self._iterate, tf.constant(chunk))
+            raw = dict(zip(self.raw_metric_names, raw_sums.numpy().tolist()))
+            span = f"{update + 1}" if chunk == 1 else f"{update + 1}–{update + chunk}"
+            metrics = self.finish_metrics(raw, num_updates=chunk, updates=span)
+            update += chunk
             returns += episode_returns
             lengths += episode_lengths
             for name, value in metrics.items():
-                sums[name] = sums.get(name, 0.0) + value
-            count += 1
+                sums[name] = sums.get(name, 0.0) + value * chunk
+            count += chunk
             recent_returns.extend(episode_returns)
             recent = float(np.mean(recent_returns)) if recent_returns else math.nan
             if on_update is not None:
                 on_update(int(self.env_steps.numpy()), recent)
-            if (update + 1) % updates_per_row == 0 or update + 1 == config.num_updates:
+            if update % updates_per_row == 0 or update == config.num_updates:
                 row = dict(
                     env_steps=int(self.env_steps.numpy()),
                     updates=int(self.updates.numpy()),

@@ -126,6 +126,9 @@ class PPOTrainer(Trainer):
         )
 
     _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")
+    raw_metric_names = tuple(f"sum_{name}" for name in _METRICS) + (
+        "steps", "epochs", "last_kl", "explained_variance", "learning_rate", "clip_range"
+    )
 
     def _epochs_graph(self, batch: dict[str, tf.Tensor], clip_range: tf.Tensor, kl_limit: tf.Tensor):
         """`n_epochs` passes of shuffled minibatch steps over one rollout's flat batch, all in one graph."""
@@ -166,7 +169,7 @@ class PPOTrainer(Trainer):
         batch = self.flat_batch(rollout_tensors)  # GAE once, with the collecting values
         sums, steps, epochs, last_kl = self._epochs_graph(batch, tf.cast(clip_range, tf.float32), tf.constant(kl_limit))
         return dict(
-            sums=sums,
+            **{f"sum_{name}": sums[index] for index, name in enumerate(self._METRICS)},
             steps=steps,
             epochs=epochs,
             last_kl=last_kl,
@@ -175,14 +178,14 @@ class PPOTrainer(Trainer):
             clip_range=tf.cast(clip_range, tf.float32),
         )
 
-    def finish_metrics(self, raw: dict[str, tf.Tensor], update_number: int) -> dict[str, float]:
-        steps = int(raw["steps"])
-        sums = raw["sums"].numpy()
-        means = {name: float(value) / steps if steps else float("nan") for name, value in zip(self._METRICS, sums)}
-        if steps == 0:  # the very first minibatch exceeded the KL limit: nothing was applied
-            means.update(loss=0.0, grad_norm=0.0, approx_kl=float(raw["last_kl"]))
-        self.check_finite(means, update_number)
-        for name in ("explained_variance", "learning_rate", "clip_range"):
-            means[name] = float(raw[name])
-        means["epochs"] = int(raw["epochs"])
+    def finish_metrics(self, sums: dict[str, float], num_updates: int, updates: str) -> dict[str, float]:
+        steps = round(sums["steps"])  # minibatch steps applied over the `num_updates` updates
+        means = {
+            name: sums[f"sum_{name}"] / steps if steps else float("nan") for name in self._METRICS
+        }  # per minibatch step
+        if steps == 0:  # every first minibatch exceeded the KL limit: nothing was applied
+            means.update(loss=0.0, grad_norm=0.0, approx_kl=sums["last_kl"] / num_updates)
+        self.check_finite(means, updates)
+        for name in ("explained_variance", "learning_rate", "clip_range", "epochs"):
+            means[name] = sums[name] / num_updates  # per update
         return means
