@@ -31,10 +31,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import math
-import multiprocessing
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -45,8 +42,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from chapters._contract import default_out
-from tf_gae._tf import tf
+from chapters._contract import parse_chapter_args
+from tf_gae.parallel import run_cached
 
 __all__ = [
     "Task",
@@ -187,52 +184,23 @@ def run_job(job: Job) -> dict[str, Any]:
     )
 
 
-def _init_worker() -> None:
-    # Several workers share the cores: one thread each is both faster and steadier for these small nets.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def _cached_run(item: tuple[Job, str]) -> dict[str, Any]:
-    job, cache_dir = item
-    path = Path(cache_dir) / f"{job.key}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    result = run_job(job)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(result))
-    os.replace(temporary, path)  # a killed study never leaves half a result behind
-    return result
-
-
 def run_study(jobs: Sequence[Job], cache_dir: Path, workers: int) -> list[dict[str, Any]]:
     """Every job's result (cached ones are read back), with one console line per finished run."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    items = [(job, str(cache_dir)) for job in jobs]
-    results: list[dict[str, Any]] = []
     started = time.perf_counter()
+    done = 0
 
     def report(result: dict[str, Any]) -> None:
-        results.append(result)
+        nonlocal done
+        done += 1
         lam = f" λ={result['lam']:g}" if result["algo"] == "a2c" else ""
         print(
-            f"  [{len(results):3d}/{len(jobs)}] {result['algo']}{lam} {result['env_id']} seed {result['seed']}: "
+            f"  [{done:3d}/{len(jobs)}] {result['algo']}{lam} {result['env_id']} seed {result['seed']}: "
             f"final evaluation {result['returns'][-1]:7.1f} ({result['train_seconds']:.0f} s training, "
             f"{time.perf_counter() - started:.0f} s elapsed)",
             flush=True,
         )
 
-    if workers <= 1:
-        _init_worker()
-        for item in items:
-            report(_cached_run(item))
-    else:
-        context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
-        with context.Pool(workers, initializer=_init_worker) as pool:
-            for result in pool.imap_unordered(_cached_run, items):
-                report(result)
-    order = {job.key: i for i, job in enumerate(jobs)}
-    return sorted(results, key=lambda r: order[r["key"]])
+    return run_cached(run_job, jobs, [job.key for job in jobs], cache_dir, workers, on_result=report)
 
 
 # ==================================================================================================
@@ -517,21 +485,7 @@ def walk_through(seed: int) -> dict[str, float]:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    module = "chapters.ch5_practice"
-    out = default_out(module)
-    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 3 λ, 4,096 steps per run (under a minute)")
-    parser.add_argument("--out", type=Path, default=out, help=f"folder for the figures and the table (default {out})")
-    parser.add_argument("--seed", type=int, default=0, help="first seed; the study uses seed, seed+1, … (default 0)")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="runs at once (default: up to 2)")
-    parser.add_argument("--cache", type=Path, default=None, help="folder of per-run results (default OUT/../ch5_practice_cache)")
-    args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.cache is None:
-        args.cache = default_out(module).with_name("ch5_practice_cache")
-    return args
+    return parse_chapter_args("chapters.ch5_practice", __doc__.splitlines()[0], "2 seeds, 3 λ, 4,096 steps per run (under a minute)", argv, study=True)
 
 
 def _verdict(summaries: Sequence[Summary], task: Task) -> str:

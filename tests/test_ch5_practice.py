@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from chapters import ch5_practice as ch5
 
-ROOT = Path(__file__).resolve().parents[1]
+from .chapter_runs import ROOT, run_quick
 
 
 # ---------------------------------------------------------------------------------- the measures
@@ -119,12 +116,7 @@ def test_results_table_has_one_row_per_series_with_the_numbers():
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("ch5")
-    completed = subprocess.run(
-        [sys.executable, "-m", "chapters.ch5_practice", "--quick", "--out", str(out), "--cache", str(out / "cache")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return out, completed.stdout
+    return out, run_quick("chapters.ch5_practice", out)
 
 
 def test_quick_writes_the_figures_and_the_table_with_every_series(quick):
