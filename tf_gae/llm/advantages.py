@@ -1,0 +1,402 @@
+"""Token-level GAE for language models: the advantage estimate of RLHF's PPO, on padded `[B, T]` batches.
+
+PPO for language models (Ziegler et al. 2019, arXiv:1909.08593; Ouyang et al. 2022, "Training language
+models to follow instructions with human feedback", the InstructGPT paper) treats generation as an
+episode: the state s_t is the prompt plus the response tokens y_<t generated so far, the action a_t is
+the next token y_t, and the episode ends with the last token of the response. There is no discounting
+inside a response (γ = 1 by default). The rewards are sparse plus dense:
+
+    r_t = −β KL_t + score · [t is the last valid token]
+
+where `score` is the reward model's scalar judgement of the whole response and KL_t is a per-token
+estimate of KL(π ‖ π_ref) that keeps the policy near the reference (SFT) model. With the log-ratio
+d_t = log π(y_t | s_t) − log π_ref(y_t | s_t) of the sampled token, the estimators (J. Schulman,
+"Approximating KL Divergence", 2020, http://joschu.net/blog/kl-approx.html) are
+
+    k1: KL_t = d_t                       (unbiased, can be negative)
+    k3: KL_t = exp(−d_t) − 1 + d_t       (unbiased, always ≥ 0: (ρ − 1) − log ρ with ρ = π_ref / π)
+
+A value head V(s_t) gives one value per token, and token-level GAE is the paper's estimator run along the
+response (Schulman et al. 2016, arXiv:1506.02438, eqs. 10 and 16):
+
+    δ_t = r_t + γ V_{t+1} [t+1 is a valid token] − V_t
+    Â_t = δ_t + γλ Â_{t+1}          (Â = 0 after the last valid token: the response ends there)
+    R_t = Â_t + V_t                 (the value head's target)
+
+This module computes it with the library's compiled kernel :func:`tf_gae.gae` (`time_major=False`),
+marking the last valid token terminal and every padding position terminated so the recursion is cut.
+
+Batches are RIGHT-padded: `response_mask[b]` is 1…1 0…0 (response tokens, then padding). Mask bugs this
+module is written to avoid, each tested:
+
+- the score added to the first padding token instead of the last response token (TRL issue #3750, where
+  `sequence_lengths + 1` points one past EOS): the loss mask then zeroes the token that carries the
+  score, and training never sees it. Here the score goes to index `sum(mask) − 1` of its row;
+- padding leaking into valid tokens: values or rewards at padding positions (garbage, even NaN, from a
+  value head run on pad tokens) bootstrapping the last valid token or flowing back through the
+  recursion. They are replaced with `tf.where`, not multiplied by the mask (NaN · 0 is NaN);
+- left padding or holes in the mask passed where right padding is assumed: refused with a ValueError;
+- statistics (whitening) taken over padding entries: :func:`masked_mean` and :func:`masked_whiten` use
+  the mask==1 entries only and stay finite with fewer than two of them.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable
+
+from tf_gae._tf import tf
+from tf_gae.advantages import GAEOutput, _check_discount, _flag_input, _scalar, _to_tensor, gae
+
+__all__ = [
+    "score_rewards",
+    "kl_penalty_rewards",
+    "token_gae",
+    "masked_mean",
+    "masked_whiten",
+    "KL_ESTIMATORS",
+]
+
+KL_ESTIMATORS = ("k1", "k3")
+"""The per-token KL estimators :func:`kl_penalty_rewards` accepts."""
+
+_FLOAT_DTYPES = (tf.float32, tf.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Input checking at the boundary.
+# --------------------------------------------------------------------------------------------------
+
+
+def _float_tensor(x: Any, name: str, dtype: tf.DType | None = None) -> tf.Tensor:
+    """A float32/float64 tensor; with `dtype`, cast to it (the first float argument sets the dtype)."""
+    tensor = _to_tensor(x, name)
+    if dtype is not None:
+        if not tensor.dtype.is_floating:
+            raise TypeError(f"{name} must be floats, got {tensor.dtype.name}; pass {name} as float32 or float64")
+        return tf.cast(tensor, dtype) if tensor.dtype != dtype else tensor
+    if tensor.dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be float32 or float64, got {tensor.dtype.name}; cast it, e.g. tf.cast({name}, tf.float32)"
+        )
+    return tensor
+
+
+def _check_batch_shapes(named: dict[str, tf.Tensor]) -> None:
+    """Every tensor `[B, T]` with B, T ≥ 1 and the same shape as the first."""
+    reference_name, reference = next(iter(named.items()))
+    shape = reference.shape
+    if shape.rank is not None and shape.rank != 2:
+        raise ValueError(
+            f"{reference_name} must have shape [B, T] (sequences × tokens), got {shape}; "
+            f"for one sequence pass {reference_name}[None, :]"
+        )
+    for name, tensor in named.items():
+        if not tensor.shape.is_compatible_with(shape):
+            raise ValueError(
+                f"{name} has shape {tensor.shape} but {reference_name} has shape {shape}; "
+                "all per-token inputs must share one [B, T] shape"
+            )
+    for axis, what in enumerate(("sequences (B)", "tokens (T)")):
+        if shape.rank == 2 and shape[axis] == 0:
+            raise ValueError(f"{reference_name} has shape {shape}: need at least one of the {what}")
+
+
+def _mask_input(response_mask: Any) -> tf.Tensor:
+    """`response_mask` as a bool `[B, T]` tensor (from bool or 0/1 numbers)."""
+    return _flag_input(response_mask, "response_mask")
+
+
+def _check_right_padded(valid: tf.Tensor, is_right_padded: tf.Tensor) -> tf.Tensor:
+    """Raise (eagerly) or assert (in a graph) that every row of the mask is 1…1 0…0; returns `valid`."""
+    message = (
+        "response_mask must be right-padded: each row 1…1 then 0…0 (response tokens, then padding); "
+        "found a 1 after a 0. Left-padded batches: move the padding to the right (e.g. roll each row by its "
+        "number of leading zeros) before computing rewards and advantages"
+    )
+    if hasattr(is_right_padded, "numpy"):  # eager: check now
+        if not bool(is_right_padded.numpy()):
+            raise ValueError(message)
+        return valid
+    with tf.control_dependencies([tf.debugging.Assert(is_right_padded, [message])]):
+        return tf.identity(valid)
+
+
+def _right_padded(valid: tf.Tensor) -> tf.Tensor:
+    """Scalar bool: no row has a valid token after a padding position."""
+    return tf.logical_not(tf.reduce_any(tf.logical_and(valid[:, 1:], tf.logical_not(valid[:, :-1]))))
+
+
+def _last_token(valid: tf.Tensor) -> tf.Tensor:
+    """Bool `[B, T]`: true at the last valid token of each row (index sum(mask) − 1), nowhere for empty rows."""
+    lengths = tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)  # [B]
+    positions = tf.range(tf.shape(valid)[1])  # [T]
+    return tf.equal(positions[None, :], lengths[:, None] - 1)  # [B, T]; length 0 → −1 matches nothing
+
+
+def _checked_mask(response_mask: Any) -> tf.Tensor:
+    valid = _mask_input(response_mask)
+    _check_batch_shapes(dict(response_mask=valid))
+    return _check_right_padded(valid, _right_padded(valid))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rewards.
+# --------------------------------------------------------------------------------------------------
+
+
+def score_rewards(scores: Any, response_mask: Any) -> tf.Tensor:
+    """Per-token rewards `[B, T]` holding each sequence's scalar score on its last valid token.
+
+    reward[b, t] = scores[b] if t = sum(response_mask[b]) − 1, else 0.
+
+    The score goes on the last response token (index sum(mask) − 1), never on the padding token after
+    it (TRL issue #3750). A row with no valid token has nowhere to put its score: the score is dropped
+    and the row is all zeros (a NaN score there does not propagate).
+
+    Args:
+      scores: the reward model's score per sequence, float32 or float64, shape `[B]`; sets the dtype.
+      response_mask: bool or 0/1, shape `[B, T]`, right-padded (each row 1…1 0…0).
+
+    Returns:
+      float `[B, T]`, gradient-stopped.
+
+    Raises:
+      TypeError: scores not float32/float64, a mask that is neither bool nor numeric.
+      ValueError: scores not `[B]` with the mask's B, a mask that is not `[B, T]`, not 0/1 or not
+        right-padded.
+    """
+    scores = _float_tensor(scores, "scores")
+    valid = _checked_mask(response_mask)
+    if scores.shape.rank is not None and scores.shape.rank != 1:
+        raise ValueError(f"scores must have shape [B] (one score per sequence), got {scores.shape}; squeeze it")
+    if not scores.shape.is_compatible_with(valid.shape[:1]):
+        raise ValueError(
+            f"scores has shape {scores.shape} but response_mask has shape {valid.shape}; "
+            "need one score per row of response_mask"
+        )
+    rewards = tf.where(_last_token(valid), scores[:, None], tf.zeros([], scores.dtype))  # [B, T]
+    return tf.stop_gradient(rewards)
+
+
+def _check_beta(beta: Any) -> Any:
+    """β as a Python float ≥ 0 (or a symbolic scalar tensor, unchecked)."""
+    if tf.is_symbolic_tensor(beta):
+        if beta.shape.rank not in (None, 0):
+            raise ValueError(f"beta must be a scalar ≥ 0, got a tensor of shape {beta.shape}")
+        return beta
+    if isinstance(beta, (tf.Tensor, tf.Variable)):
+        beta = beta.numpy()
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or getattr(beta, "ndim", 0) != 0:
+        raise ValueError(f"beta must be a real number ≥ 0 (the KL coefficient), got {beta!r}; pass e.g. beta=0.05")
+    beta = float(beta)
+    if not beta >= 0.0:  # also rejects NaN
+        raise ValueError(f"beta must be ≥ 0 (the KL coefficient), got {beta}; pass e.g. beta=0.05")
+    return beta
+
+
+def kl_penalty_rewards(
+    scores: Any,
+    log_probs: Any,
+    reference_log_probs: Any,
+    response_mask: Any,
+    *,
+    beta: float,
+    estimator: str = "k1",
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """RLHF token rewards r_t = −β KL_t + score · [t is the last valid token], and the KL_t themselves.
+
+    With d_t = log π(y_t) − log π_ref(y_t), the log-ratio of the sampled token:
+      "k1": KL_t = d_t;   "k3": KL_t = exp(−d_t) − 1 + d_t (≥ 0)   (Schulman, "Approximating KL Divergence").
+    Padding positions get KL 0 and reward 0, whatever the log-probs hold there (even NaN or −inf).
+
+    Args:
+      scores: reward-model score per sequence, `[B]`.
+      log_probs: log π(y_t | s_t) of the sampled tokens under the policy, float32 or float64, `[B, T]`;
+        sets the dtype of the outputs.
+      reference_log_probs: log π_ref(y_t | s_t) under the reference model, `[B, T]`.
+      response_mask: bool or 0/1 `[B, T]`, right-padded.
+      beta: KL coefficient β ≥ 0.
+      estimator: "k1" or "k3".
+
+    Returns:
+      `(rewards, kl)`, both `[B, T]` and gradient-stopped: these are data for the advantage estimate,
+      not a loss. (For a differentiable KL loss term, compute it from the log-probs directly.)
+
+    Raises:
+      TypeError: non-float inputs.
+      ValueError: shapes that disagree, a bad mask (see :func:`token_gae`), beta < 0 or not a number,
+        an unknown estimator.
+    """
+    if estimator not in KL_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}; pass estimator='k1' or 'k3'")
+    beta = _check_beta(beta)
+    log_probs = _float_tensor(log_probs, "log_probs")
+    dtype = log_probs.dtype
+    reference_log_probs = _float_tensor(reference_log_probs, "reference_log_probs", dtype)
+    valid = _mask_input(response_mask)
+    _check_batch_shapes(dict(log_probs=log_probs, reference_log_probs=reference_log_probs, response_mask=valid))
+    scores = tf.cast(_float_tensor(scores, "scores"), dtype)
+    score_part = score_rewards(scores, valid)  # [B, T]; also checks right padding and the shape of scores
+
+    zero = tf.zeros([], dtype)
+    # d_t = log π(y_t) − log π_ref(y_t), 0 on padding (where, not a product: the padding may hold NaN/inf)
+    log_ratio = tf.where(valid, log_probs - reference_log_probs, zero)  # [B, T]
+    if estimator == "k1":
+        kl = log_ratio  # KL_t = d_t
+    else:
+        kl = tf.exp(-log_ratio) - 1.0 + log_ratio  # KL_t = exp(−d_t) − 1 + d_t; = 0 where d_t = 0
+    kl = tf.where(valid, kl, zero)
+    # r_t = −β KL_t + score · [t is the last valid token]
+    rewards = tf.where(valid, -_scalar(beta, dtype) * kl + score_part, zero)
+    return tf.stop_gradient(rewards), tf.stop_gradient(kl)
+
+
+# --------------------------------------------------------------------------------------------------
+# Token-level GAE.
+# --------------------------------------------------------------------------------------------------
+
+
+def _build_episode_inputs(dtype: tf.DType) -> Callable:
+    series = tf.TensorSpec([None, None], dtype)
+    flags = tf.TensorSpec([None, None], tf.bool)
+
+    @tf.function(jit_compile=True, input_signature=[series, series, flags])
+    def episode_inputs(rewards, values, valid):
+        """The kernel's inputs for right-padded responses, and whether the mask is right-padded."""
+        zero = tf.zeros([], dtype)
+        rewards = tf.where(valid, rewards, zero)  # [B, T]; padding garbage (even NaN) replaced, not multiplied
+        values = tf.where(valid, values, zero)  # [B, T]
+        # V_{t+1}: the next token's value, 0 after the last valid token (padding values are 0 now).
+        next_values = tf.concat([values[:, 1:], tf.zeros_like(values[:, :1])], axis=1)  # [B, T]
+        next_valid = tf.concat([valid[:, 1:], tf.zeros_like(valid[:, :1])], axis=1)  # [B, T]
+        # The last valid token is terminal (no bootstrap) and so is every padding position, so nothing
+        # crosses from padding into the response and padding's own δ = 0 + 0 − 0 gives Â = 0, R = 0.
+        terminated = tf.logical_not(next_valid)  # [B, T]
+        return rewards, values, next_values, terminated, _right_padded(valid)
+
+    return episode_inputs
+
+
+_EPISODE_INPUTS: dict[tf.DType, Callable] = {}
+
+
+def _episode_inputs(dtype: tf.DType) -> Callable:
+    """One compiled input-preparation function per dtype, traced once for every B and T."""
+    if dtype not in _EPISODE_INPUTS:
+        _EPISODE_INPUTS[dtype] = _build_episode_inputs(dtype)
+    return _EPISODE_INPUTS[dtype]
+
+
+def token_gae(
+    rewards: Any,
+    values: Any,
+    response_mask: Any,
+    *,
+    gamma: float = 1.0,
+    lambda_: float = 0.95,
+) -> GAEOutput:
+    """Token-level GAE(γ, λ) over right-padded responses, batch-major `[B, T]`.
+
+    δ_t = r_t + γ V_{t+1} [t+1 valid] − V_t,   Â_t = δ_t + γλ Â_{t+1} over the valid tokens,
+    R_t = Â_t + V_t.
+
+    The last valid token of each row is terminal (bootstrap value 0 after it). Padding positions get
+    Â = 0 and R = 0 exactly; an all-padding row is all zeros; a one-token response has Â = r − V.
+    Rewards and values at padding positions are never read (they may hold anything, NaN included).
+    Runs on the library kernel :func:`tf_gae.gae` with `time_major=False`: padding is zeroed with
+    `tf.where` and every position whose successor is not a valid token is marked terminated.
+
+    Args:
+      rewards: r_t, float32 or float64, `[B, T]` (e.g. from :func:`kl_penalty_rewards`); sets the dtype.
+      values: V(s_t) from the value head, `[B, T]`.
+      response_mask: bool or 0/1 `[B, T]`, right-padded: each row 1…1 then 0…0.
+      gamma: discount γ in [0, 1]; 1 (no discounting within a response) is the RLHF convention.
+      lambda_: GAE λ in [0, 1].
+
+    Returns:
+      `GAEOutput(advantages, returns)`, each `[B, T]`, gradient-stopped.
+
+    Raises:
+      TypeError: rewards not float32/float64, values not float, a mask that is neither bool nor numeric.
+      ValueError: shapes other than a common `[B, T]`, a mask that is not 0/1 or not right-padded (inside
+        a `tf.function` the right-padding check is a graph assertion: InvalidArgumentError at run time),
+        gamma or lambda_ outside [0, 1].
+    """
+    gamma = _check_discount(gamma, "gamma")
+    lambda_ = _check_discount(lambda_, "lambda_")
+    rewards = _float_tensor(rewards, "rewards")
+    dtype = rewards.dtype
+    values = _float_tensor(values, "values", dtype)
+    valid = _mask_input(response_mask)
+    _check_batch_shapes(dict(rewards=rewards, values=values, response_mask=valid))
+
+    rewards, values, next_values, terminated, is_right_padded = _episode_inputs(dtype)(rewards, values, valid)
+    terminated = _check_right_padded(terminated, is_right_padded)
+    return gae(rewards, values, next_values, terminated, gamma=gamma, lambda_=lambda_, time_major=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Masked statistics.
+# --------------------------------------------------------------------------------------------------
+
+
+def _masked_inputs(x: Any, mask: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    x = _float_tensor(x, "x")
+    valid = _flag_input(mask, "mask")
+    if not valid.shape.is_compatible_with(x.shape):
+        raise ValueError(f"mask has shape {valid.shape} but x has shape {x.shape}; pass one mask entry per entry of x")
+    return x, valid
+
+
+def _masked_moments(x: tf.Tensor, valid: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(n, mean, biased variance) over the valid entries; mean and variance 0 when n = 0."""
+    zero = tf.zeros([], x.dtype)
+    count = tf.reduce_sum(tf.cast(valid, x.dtype))  # n = Σ m_i
+    safe_count = tf.maximum(count, 1.0)
+    kept = tf.where(valid, x, zero)  # padding may hold NaN: replaced, not multiplied
+    mean = tf.reduce_sum(kept) / safe_count  # mean = Σ m_i x_i / n
+    centered = tf.where(valid, x - mean, zero)
+    variance = tf.reduce_sum(centered * centered) / safe_count  # var = Σ m_i (x_i − mean)² / n
+    return count, mean, variance
+
+
+def masked_mean(x: Any, mask: Any) -> tf.Tensor:
+    """The mean of `x` over the entries where `mask` is 1: Σ m_i x_i / Σ m_i, a scalar.
+
+    Entries outside the mask are never read (NaN there is fine). An empty mask gives 0, not NaN.
+    `x` is float32/float64 of any shape; `mask` is bool or 0/1 of the same shape.
+    """
+    x, valid = _masked_inputs(x, mask)
+    return _masked_moments(x, valid)[1]
+
+
+def masked_whiten(x: Any, mask: Any, *, shift_mean: bool = True, epsilon: float = 1e-8) -> tf.Tensor:
+    """(x − mean) / sqrt(var + ε) over the mask==1 entries; padding outputs 0. Shape of `x`, e.g. `[B, T]`.
+
+    mean = Σ m_i x_i / n and var = Σ m_i (x_i − mean)² / n, the biased (population) variance, over the
+    n valid entries only. Biased, so that the whitened valid entries have population standard deviation
+    1 (`np.std`); TRL's `masked_whiten` uses the unbiased (n − 1) variance and
+    :func:`tf_gae.normalize_advantages` the unbiased standard deviation. At RLHF token counts the two
+    differ by a factor sqrt(n / (n − 1)) ≈ 1.
+
+    `shift_mean=False` adds the mean back, (x − mean)/sqrt(var + ε) + mean: the scale is normalised and
+    the mean kept, as TRL does for rewards. With fewer than two valid entries there is no spread to
+    divide by: the valid entries become x − mean (x itself if `shift_mean=False`), never NaN.
+
+    Raises:
+      TypeError: x not float32/float64, mask neither bool nor numeric.
+      ValueError: mask of another shape or not 0/1, epsilon negative.
+    """
+    x, valid = _masked_inputs(x, mask)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon >= 0:
+        raise ValueError(f"epsilon must be a number ≥ 0, got {epsilon!r}; pass e.g. epsilon=1e-8")
+    count, mean, variance = _masked_moments(x, valid)
+    centered = x - mean
+    denominator = variance + _scalar(float(epsilon), x.dtype)  # var + ε; 0 only for ε = 0 and constant x
+    inverse_std = tf.where(denominator > 0.0, tf.math.rsqrt(denominator), tf.ones([], x.dtype))
+    # whitened = (x − mean) / sqrt(var + ε); with n < 2 only the centring applies
+    whitened = tf.where(count >= 2.0, centered * inverse_std, centered)
+    if not shift_mean:
+        whitened = whitened + mean
+    return tf.where(valid, whitened, tf.zeros([], x.dtype))
