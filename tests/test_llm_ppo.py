@@ -1,0 +1,119 @@
+"""PPO for the tiny LM (tf_gae.llm.ppo): the batch's numbers against hand computations and float64 loops."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tf_gae._tf import tf
+from tf_gae.llm.lm import TinyCausalLM
+from tf_gae.llm.ppo import LMPPOConfig, LMPPOTrainer, copy_model, group_baseline_advantages
+from tf_gae.llm.task import AdditionTask
+
+
+def reference_token_gae(rewards, values, mask, gamma, lam):
+    """Float64, one row at a time, over the valid tokens only (the last valid token is terminal)."""
+    rewards, values, mask = (np.asarray(x, np.float64) for x in (rewards, values, mask))
+    advantages = np.zeros_like(rewards)
+    for row in range(rewards.shape[0]):
+        length = int(mask[row].sum())
+        following = 0.0
+        for t in reversed(range(length)):
+            next_value = values[row, t + 1] if t + 1 < length else 0.0
+            delta = rewards[row, t] + gamma * next_value - values[row, t]
+            following = delta + gamma * lam * following
+            advantages[row, t] = following
+    return advantages, (advantages + values) * mask
+
+
+def test_group_baseline_by_hand():
+    rewards = tf.constant([[0.0, 0.0, 1.0], [0.0, 5.0, 9.0], [-0.1, 2.0, 0.0], [0.3, 0.0, 0.0]])
+    mask = tf.constant([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    # Group 0 = rows 0, 1: totals 1 and 5 (the 9 is padding), mean 3. Group 1 = rows 2, 3: totals 1.9, 0.3.
+    expected = np.array([
+        [1 - 3, 1 - 3, 1 - 3],
+        [5 - 3, 5 - 3, 0.0],
+        [1.9 - 1.1, 2.0 - 1.1, 0.0],
+        [0.3 - 1.1, 0.0, 0.0],
+    ])  # fmt: skip
+    np.testing.assert_allclose(group_baseline_advantages(rewards, mask, group_size=2).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides, name",
+    [
+        (dict(advantage="critic"), "advantage"),
+        (dict(advantage="group", samples_per_prompt=1), "samples_per_prompt"),
+        (dict(kl_estimator="k2"), "kl_estimator"),
+        (dict(lam=1.5), "lam"),
+        (dict(minibatch_size=0), "minibatch_size"),
+        (dict(kl_beta=-0.1), "kl_beta"),
+    ],
+)
+def test_config_errors_name_the_field(overrides, name):
+    with pytest.raises(ValueError, match=name):
+        LMPPOConfig(**overrides)
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    keras.utils.set_random_seed(3)
+    task = AdditionTask(seed=3)
+    return task, TinyCausalLM(task.vocab_size, task.sequence_length, d_model=32, num_heads=2, num_layers=1)
+
+
+def test_first_batch_rewards_and_advantages(untrained):
+    task, model = untrained
+    config = LMPPOConfig(prompts_per_iteration=16, lam=0.9, gamma=0.97, kl_beta=0.3, seed=1)
+    trainer = LMPPOTrainer(copy_model(model, "policy"), task, config)
+    batch = trainer.collect()
+    mask = batch.mask.numpy()
+    lengths = mask.sum(axis=1).astype(int)
+    assert (lengths >= 1).all() and batch.responses.shape == (16, task.max_response_length)
+    # The reference is a copy of the policy: before any update the KL is exactly zero ...
+    np.testing.assert_array_equal(batch.kl.numpy(), 0.0)
+    # ... so the rewards are the verifier's score on the last valid token and nothing else.
+    expected_rewards = np.zeros_like(mask)
+    expected_rewards[np.arange(16), lengths - 1] = task.rewards(batch.operands, batch.responses.numpy(), mask)
+    np.testing.assert_array_equal(batch.rewards.numpy(), expected_rewards)
+    advantages, returns = reference_token_gae(batch.rewards, batch.values, mask, config.gamma, config.lam)
+    np.testing.assert_allclose(batch.advantages.numpy(), advantages, atol=1e-5)
+    np.testing.assert_allclose(batch.returns.numpy(), returns, atol=1e-5)
+
+
+def test_kl_penalty_enters_the_rewards_after_the_policy_moves(untrained):
+    task, model = untrained
+    config = LMPPOConfig(prompts_per_iteration=16, minibatch_size=8, policy_learning_rate=3e-3, kl_beta=0.2, seed=2)
+    trainer = LMPPOTrainer(copy_model(model, "policy"), task, config)
+    reference_before = [w.copy() for w in trainer.reference.get_weights()]
+    _, metrics = trainer.step()
+    for before, after in zip(reference_before, trainer.reference.get_weights()):
+        np.testing.assert_array_equal(before, after)  # the reference never moves
+    assert any(
+        not np.array_equal(p, r) for p, r in zip(trainer.policy.get_weights(), trainer.reference.get_weights())
+    )
+    batch = trainer.collect()
+    mask = batch.mask.numpy()
+    log_ratio = (batch.log_probs - batch.reference_log_probs).numpy()
+    np.testing.assert_allclose(batch.kl.numpy(), log_ratio * mask, atol=1e-6)  # k1
+    lengths = mask.sum(axis=1).astype(int)
+    expected = -0.2 * log_ratio * mask
+    expected[np.arange(len(lengths)), lengths - 1] += batch.scores
+    np.testing.assert_allclose(batch.rewards.numpy(), expected, atol=1e-6)
+    assert np.abs(batch.kl.numpy()).max() > 0
+    assert all(np.isfinite(v) for v in metrics.values())
+
+
+def test_group_variant_uses_no_critic_and_equal_sequences(untrained):
+    task, model = untrained
+    config = LMPPOConfig(advantage="group", prompts_per_iteration=4, samples_per_prompt=4, seed=0)
+    trainer = LMPPOTrainer(copy_model(model, "policy"), task, config)
+    assert trainer.critic is None
+    batch = trainer.collect()
+    assert batch.prompts.shape[0] == 16
+    np.testing.assert_array_equal(batch.prompts[0], batch.prompts[3])  # a prompt's group is adjacent
+    np.testing.assert_array_equal(batch.values.numpy(), 0.0)
+    # Each group's baseline-subtracted total returns sum to zero.
+    totals = batch.advantages.numpy()[:, 0].reshape(4, 4)
+    np.testing.assert_allclose(totals.sum(axis=1), 0.0, atol=1e-5)

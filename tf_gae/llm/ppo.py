@@ -1,0 +1,275 @@
+"""PPO for a language model with token-level GAE and a KL penalty to a frozen reference (RLHF's loop).
+
+One iteration, as TRL / OpenRLHF / verl run it, at a size two CPU cores train:
+
+    1. sample prompts x; sample responses y ~ π_θ(· | x) (temperature τ), right-padded, mask m
+    2. score(x, y) from a verifier (here: exact arithmetic), log π_old(y_t), log π_ref(y_t), V_old(s_t)
+    3. r_t = −β KL_t + score·[t = last token]                      (tf_gae.llm.kl_penalty_rewards)
+    4. Â_t, R_t = token_gae(r, V_old, m; γ, λ)                       (tf_gae.llm.token_gae → tf_gae.gae)
+       or, critic-free (GRPO-style): Â_t = Σ_{k≥t} r_k − mean over the prompt's group of Σ_k r_k
+    5. Â ← masked_whiten(Â, m); several epochs of shuffled minibatches of
+       L_π = PPO's clipped surrogate over the valid tokens (tf_gae.trainers.ppo.clipped_surrogate)
+       L_V = mean over valid tokens of max((V − R)², (V_old + clip(V − V_old, ±ε_V) − R)²)   (critic only)
+
+The critic is a separate model (initialised from the reference, as InstructGPT initialised its value
+model from a trained model) so that value-loss gradients never move the policy. Introduced in chapter 6.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from tf_gae._tf import tf
+from tf_gae.llm.advantages import kl_penalty_rewards, masked_mean, masked_whiten, token_gae
+from tf_gae.llm.lm import TinyCausalLM, dense_gradients, generate, response_log_probs_and_values
+from tf_gae.llm.task import AdditionTask
+from tf_gae.trainers.ppo import clipped_surrogate
+
+__all__ = ["LMPPOConfig", "LMPPOTrainer", "IterationBatch", "group_baseline_advantages", "copy_model"]
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class LMPPOConfig:
+    """Settings of :class:`LMPPOTrainer`; each field's `help` is its docstring."""
+
+    advantage: str = _help("'gae' (critic + token-level GAE) or 'group' (critic-free, group-mean baseline)", default="gae")
+    prompts_per_iteration: int = _help("distinct prompts sampled per iteration", default=64)
+    samples_per_prompt: int = _help("responses per prompt (the group; > 1 for 'group')", default=1)
+    temperature: float = _help("sampling temperature τ (log-probs use the same τ)", default=1.0)
+    gamma: float = _help("discount γ within a response (RLHF uses 1)", default=1.0)
+    lam: float = _help("GAE λ", default=0.95)
+    kl_beta: float = _help("β of the per-token KL penalty to the reference", default=0.05)
+    kl_estimator: str = _help("'k1' (log-ratio) or 'k3' (non-negative)", default="k1")
+    whiten_advantages: bool = _help("standardise advantages over the valid tokens of the batch", default=True)
+    n_epochs: int = _help("passes over each iteration's batch", default=4)
+    minibatch_size: int = _help("sequences per minibatch", default=32)
+    clip_range: float = _help("ε of the clipped surrogate", default=0.2)
+    clip_range_value: float = _help("ε_V of value clipping (0 = none)", default=0.2)
+    policy_learning_rate: float = _help("Adam step size of the policy", default=1e-4)
+    critic_learning_rate: float = _help("Adam step size of the critic", default=1e-3)
+    max_grad_norm: float = _help("clip each model's global gradient norm to this", default=1.0)
+    seed: int = _help("seed of prompts, sampling and shuffling", default=0)
+
+    def __post_init__(self) -> None:
+        def need(condition: bool, name: str, wanted: str) -> None:
+            if not condition:
+                raise ValueError(f"{name} must be {wanted}, got {getattr(self, name)!r}")
+
+        need(self.advantage in ("gae", "group"), "advantage", "'gae' or 'group'")
+        for name in ("prompts_per_iteration", "samples_per_prompt", "n_epochs", "minibatch_size"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, "a whole number ≥ 1")
+        need(self.advantage != "group" or self.samples_per_prompt >= 2, "samples_per_prompt",
+             "at least 2 for the group baseline (a group of one has nothing to compare with)")
+        for name in ("gamma", "lam"):
+            need(0.0 <= getattr(self, name) <= 1.0, name, "a number in [0, 1]")
+        need(self.temperature > 0, "temperature", "positive")
+        need(self.kl_beta >= 0, "kl_beta", "≥ 0")
+        need(self.kl_estimator in ("k1", "k3"), "kl_estimator", "'k1' or 'k3'")
+        need(0 < self.clip_range < 1, "clip_range", "in (0, 1)")
+        need(self.clip_range_value >= 0, "clip_range_value", "≥ 0")
+        for name in ("policy_learning_rate", "critic_learning_rate", "max_grad_norm"):
+            need(getattr(self, name) > 0 and math.isfinite(getattr(self, name)), name, "a positive number")
+
+    @property
+    def batch_size(self) -> int:
+        """Sequences per iteration: prompts × samples per prompt."""
+        return self.prompts_per_iteration * self.samples_per_prompt
+
+
+def copy_model(model: TinyCausalLM, name: str) -> TinyCausalLM:
+    """A new TinyCausalLM with the same architecture and weights (e.g. the frozen reference)."""
+    config = dict(model.get_config(), name=name)
+    copy = TinyCausalLM.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _without(variables: list[Any], excluded: list[Any]) -> list[Any]:
+    return [v for v in variables if not any(v is e for e in excluded)]
+
+
+def group_baseline_advantages(rewards: tf.Tensor, response_mask: tf.Tensor, group_size: int) -> tf.Tensor:
+    """Critic-free advantages: return-to-go minus the mean total return of the prompt's group.
+
+        G_t = Σ_{k≥t} r_k (γ = 1),   b_g = mean_{i in group g} G_0^(i),   Â_t = G_t − b_g  on valid tokens
+
+    `rewards` [B, T] with B = prompts × group_size, the group's samples adjacent (rows g·n … g·n + n − 1).
+    REINFORCE with a group-mean baseline, as GRPO (Shao et al. 2024, arXiv:2402.03300) uses instead of V.
+    """
+    mask = tf.cast(response_mask, rewards.dtype)  # [B, T]
+    rewards = rewards * mask
+    returns_to_go = tf.cumsum(rewards, axis=1, reverse=True)  # G_t [B, T]
+    totals = tf.reshape(returns_to_go[:, 0], [-1, group_size])  # G_0 [prompts, n]
+    baseline = tf.repeat(tf.reduce_mean(totals, axis=1), group_size)  # b_g per row [B]
+    return (returns_to_go - baseline[:, None]) * mask
+
+
+@dataclass
+class IterationBatch:
+    """One iteration's samples and the numbers computed from them, batch-major [B, R]."""
+
+    prompts: np.ndarray  # [B, P] int32
+    operands: np.ndarray  # [B, 2]
+    responses: tf.Tensor  # [B, R] int32
+    mask: tf.Tensor  # [B, R] float32, 1 on response tokens (the EOS included)
+    scores: np.ndarray  # [B] verifier score (1 = exact answer + EOS)
+    log_probs: tf.Tensor  # [B, R] log π_old(y_t)
+    reference_log_probs: tf.Tensor  # [B, R] log π_ref(y_t)
+    values: tf.Tensor  # [B, R] V_old(s_t) (zeros without a critic)
+    rewards: tf.Tensor  # [B, R] −β KL_t + score on the last token
+    kl: tf.Tensor  # [B, R] per-token KL estimate
+    advantages: tf.Tensor  # [B, R] before whitening
+    returns: tf.Tensor  # [B, R] critic targets (GAE) or returns-to-go (group)
+
+
+class LMPPOTrainer:
+    """PPO on a :class:`TinyCausalLM` policy with a frozen reference and (for 'gae') a separate critic."""
+
+    def __init__(self, policy: TinyCausalLM, task: AdditionTask, config: LMPPOConfig) -> None:
+        self.config = config
+        self.task = task
+        self.policy = policy
+        self.reference = copy_model(policy, "reference")  # frozen: never given to an optimizer
+        self.critic = copy_model(policy, "critic") if config.advantage == "gae" else None
+        # The policy is trained through its LM head only and the critic through its value head only.
+        self.policy_variables = _without(policy.trainable_variables, policy.value_head.trainable_variables)
+        self.policy_optimizer = keras.optimizers.Adam(config.policy_learning_rate)
+        self.policy_optimizer.build(self.policy_variables)
+        if self.critic is not None:
+            self.critic_variables = _without(self.critic.trainable_variables, self.critic.lm_head.trainable_variables)
+            self.critic_optimizer = keras.optimizers.Adam(config.critic_learning_rate)
+            self.critic_optimizer.build(self.critic_variables)
+        self.rng = np.random.default_rng(config.seed)
+        self.iteration = 0
+        self._policy_step = tf.function(self._policy_step_graph, reduce_retracing=True)
+        self._critic_step = tf.function(self._critic_step_graph, reduce_retracing=True)
+        self._score_tokens = tf.function(self._score_tokens_graph, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ one batch of experience
+
+    def _score_tokens_graph(self, prompts, responses):
+        log_probs, _ = response_log_probs_and_values(self.policy, prompts, responses, self.config.temperature)
+        reference_log_probs, _ = response_log_probs_and_values(self.reference, prompts, responses, self.config.temperature)
+        if self.critic is not None:
+            _, values = response_log_probs_and_values(self.critic, prompts, responses, self.config.temperature)
+        else:
+            values = tf.zeros_like(log_probs)
+        return log_probs, reference_log_probs, values
+
+    def collect(self) -> IterationBatch:
+        """Steps 1-4: sample, score, shape the rewards, compute advantages."""
+        config = self.config
+        prompts, operands = self.task.sample_prompts(config.prompts_per_iteration, self.rng)
+        prompts = np.repeat(prompts, config.samples_per_prompt, axis=0)  # a prompt's group is adjacent
+        operands = np.repeat(operands, config.samples_per_prompt, axis=0)
+        responses, mask = generate(
+            self.policy, prompts, self.task.max_response_length, temperature=config.temperature,
+            seed=[config.seed, self.iteration],
+        )  # fmt: skip
+        scores = self.task.rewards(operands, responses.numpy(), mask.numpy())  # [B]
+        log_probs, reference_log_probs, values = self._score_tokens(tf.constant(prompts), responses)
+        rewards, kl = kl_penalty_rewards(
+            scores, log_probs, reference_log_probs, mask, beta=config.kl_beta, estimator=config.kl_estimator
+        )
+        if config.advantage == "gae":
+            advantages, returns = token_gae(rewards, values, mask, gamma=config.gamma, lambda_=config.lam)
+        else:
+            advantages = group_baseline_advantages(rewards, mask, config.samples_per_prompt)
+            returns = tf.cumsum(rewards * mask, axis=1, reverse=True)
+        return IterationBatch(
+            prompts, operands, responses, mask, scores, log_probs, reference_log_probs, values, rewards, kl,
+            advantages, returns,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ the updates
+
+    def _policy_step_graph(self, prompts, responses, mask, old_log_probs, advantages, clip_range):
+        valid = mask > 0  # [M, R]
+        with tf.GradientTape() as tape:
+            log_probs, _ = response_log_probs_and_values(self.policy, prompts, responses, self.config.temperature)
+            # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default).
+            terms = clipped_surrogate(
+                tf.boolean_mask(log_probs, valid), tf.boolean_mask(old_log_probs, valid),
+                tf.boolean_mask(advantages, valid), clip_range,
+            )  # fmt: skip
+        gradients = dense_gradients(tape.gradient(terms.loss, self.policy_variables))
+        gradients, norm = tf.clip_by_global_norm(gradients, self.config.max_grad_norm)
+        if tf.math.is_finite(norm):
+            self.policy_optimizer.apply_gradients(zip(gradients, self.policy_variables))
+        return terms.loss, terms.approx_kl, terms.clip_fraction
+
+    def _critic_step_graph(self, prompts, responses, mask, old_values, returns):
+        clip = self.config.clip_range_value
+        with tf.GradientTape() as tape:
+            _, values = response_log_probs_and_values(self.critic, prompts, responses, self.config.temperature)
+            squared_error = tf.square(values - returns)  # (V − R)² [M, R]
+            if clip > 0:
+                clipped = old_values + tf.clip_by_value(values - old_values, -clip, clip)
+                squared_error = tf.maximum(squared_error, tf.square(clipped - returns))
+            loss = masked_mean(squared_error, mask)
+        gradients = dense_gradients(tape.gradient(loss, self.critic_variables))
+        gradients, norm = tf.clip_by_global_norm(gradients, self.config.max_grad_norm)
+        if tf.math.is_finite(norm):
+            self.critic_optimizer.apply_gradients(zip(gradients, self.critic_variables))
+        return loss
+
+    def step(self) -> tuple[IterationBatch, dict[str, float]]:
+        """One iteration: collect, then `n_epochs` of shuffled minibatch updates. Returns the batch and metrics."""
+        config = self.config
+        batch = self.collect()
+        advantages = batch.advantages
+        if config.whiten_advantages:
+            advantages = masked_whiten(advantages, batch.mask)
+        prompts = tf.constant(batch.prompts)
+        sums = dict(policy_loss=0.0, approx_kl=0.0, clip_fraction=0.0, value_loss=0.0)
+        count = 0
+        for _ in range(config.n_epochs):
+            order = self.rng.permutation(config.batch_size)
+            for start in range(0, config.batch_size, config.minibatch_size):
+                index = tf.constant(order[start : start + config.minibatch_size])
+                take = lambda x: tf.gather(x, index)  # noqa: E731
+                loss, approx_kl, clip_fraction = self._policy_step(
+                    take(prompts), take(batch.responses), take(batch.mask), take(batch.log_probs),
+                    take(advantages), tf.constant(config.clip_range),
+                )  # fmt: skip
+                sums["policy_loss"] += float(loss)
+                sums["approx_kl"] += float(approx_kl)
+                sums["clip_fraction"] += float(clip_fraction)
+                if self.critic is not None:
+                    sums["value_loss"] += float(
+                        self._critic_step(take(prompts), take(batch.responses), take(batch.mask), take(batch.values), take(batch.returns))
+                    )
+                count += 1
+        self.iteration += 1
+        mask = batch.mask.numpy()
+        metrics = {name: value / count for name, value in sums.items()}
+        metrics.update(
+            iteration=self.iteration,
+            score=float(np.mean(batch.scores)),
+            kl_per_sequence=float(np.mean(np.sum(batch.kl.numpy() * mask, axis=1))),
+            response_tokens=float(np.sum(mask)),
+        )
+        if not all(math.isfinite(v) for v in metrics.values()):
+            raise FloatingPointError(f"non-finite metrics at iteration {self.iteration}: {metrics}")
+        return batch, metrics
+
+    def sequence_kl(self, operands: np.ndarray) -> float:
+        """KL(π ‖ π_ref) per sequence, estimated on fresh samples y ~ π for the prompts of `operands`:
+        mean over sequences of Σ_t (log π − log π_ref)(y_t) (k1 summed over the response; unbiased)."""
+        prompts = self.task.prompts(operands)
+        responses, mask = generate(
+            self.policy, prompts, self.task.max_response_length, temperature=self.config.temperature,
+            seed=[self.config.seed + 1, 10_000 + self.iteration],
+        )  # fmt: skip
+        log_probs, reference_log_probs, _ = self._score_tokens(tf.constant(prompts), responses)
+        return float(tf.reduce_mean(tf.reduce_sum((log_probs - reference_log_probs) * mask, axis=1)))
