@@ -13,7 +13,7 @@ The article lists three steps. Done right, with the library's own parts:
      V before every step (steps 1 and 2 alternate). The RMS error against the exact V^π
      (tf_gae.mdp.policy_evaluation, a linear solve) is printed before and after (figure).
   3. Update the policy with the advantage-weighted log-likelihood gradient,
-         L_π = −mean_t[ log π_θ(a_t|s_t) · Â_t ]     (Â gradient-stopped; tf_gae.trainers.base._update_graph)
+         L_π = −mean_t[ log π_θ(a_t|s_t) · Â_t ]     (Â gradient-stopped; tf_gae.trainers.base.Trainer._losses)
      first as REINFORCE with a learned baseline (GAE with λ = 1: Â_t = G_t − V(s_t)), then as A2C
      (GAE with λ = 0.95 on 8-step rollouts): tf_gae.trainers on CartPole-v1, episode return before and
      after, and one progress row's losses (figure of both learning curves).

@@ -461,9 +461,9 @@ def walk_through(seed: int) -> dict[str, float]:
         advantages, returns = trainer.advantages_and_returns(Trainer.rollout_tensors(rollout))
         print(f"     env 0: Â_t {np.round(advantages[:, 0].numpy(), 3)}")
         print(f"     env 0: R^λ_t {np.round(returns[:, 0].numpy(), 3)}")
-        print(f"  3. Losses  {_line_of(Trainer._gradient_step_graph, 'policy_loss = ')}  Trainer._gradient_step_graph")
+        print(f"  3. Losses  {_line_of(Trainer._losses, 'policy_loss = ')}  Trainer._losses")
         print("     L_π = −mean(log π(a_t|s_t) · Â_t),  L_V = mean((V(s_t) − R^λ_t)²),  L = L_π + c_v L_V − c_e H")
-        print(f"  4. Optimizer step  {_line_of(Trainer.clip_and_apply, 'apply_gradients')}  Trainer.clip_and_apply")
+        print(f"  4. Optimizer step  {_line_of(Trainer.descend, 'apply_gradients')}  Trainer.descend")
         print(f"     ∇L by GradientTape, clipped to global norm {config.max_grad_norm}, applied by {config.optimizer} "
               f"(lr {config.learning_rate}) unless non-finite.")
         before = [v.numpy().copy() for v in trainer.model.trainable_variables]

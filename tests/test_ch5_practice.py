@@ -157,8 +157,8 @@ def test_walk_through_names_the_lines_that_do_each_step(quick):
     _, stdout = quick
     expected = {
         "RolloutCollector.collect_graph": "def collect_graph",
-        "Trainer._gradient_step_graph": "policy_loss = ",
-        "Trainer.clip_and_apply": "apply_gradients",
+        "Trainer._losses": "policy_loss = ",
+        "Trainer.descend": "apply_gradients",
     }
     for name, text in expected.items():
         match = re.search(r"(tf_gae/[\w/]+\.py):(\d+)\s+" + re.escape(name), stdout)

@@ -2,7 +2,7 @@
 
 Mnih et al. 2016 ("Asynchronous Methods for Deep Reinforcement Learning", the synchronous variant);
 the advantage is GAE(γ, λ) (Schulman et al. 2016) instead of the n-step return minus V. The update is
-:meth:`tf_gae.trainers.base.Trainer._update_graph`. Introduced in chapter 3.
+:meth:`tf_gae.trainers.base.Trainer._losses`. Introduced in chapter 3.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ GAE is a fixed linear function of the rewards and the current V; gradient descen
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import math
@@ -219,16 +220,21 @@ class Trainer:
     algo: str = "base"
     progress_columns: list[str] = PROGRESS_COLUMNS
 
-    def __init__(self, config: TrainerConfig) -> None:
+    def __init__(self, config: TrainerConfig, strategy: tf.distribute.Strategy | None = None) -> None:
+        """`strategy`: a tf.distribute.Strategy (e.g. MirroredStrategy over several GPUs) to update with: the
+        model and optimizer are created in its scope, each update's batch is split evenly over its replicas
+        and their gradients are averaged before clipping (README: several devices and machines)."""
         self.config = config
+        self.strategy = strategy
         keras.utils.set_random_seed(config.seed)
-        self.model = build_model(config)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.model = build_model(config)
+            if config.optimizer == "rmsprop":  # PyTorch's RMSprop(alpha=0.99, eps=1e-5), as SB3's A2C
+                self.optimizer = TorchStyleRMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
+            else:
+                self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
+            self.optimizer.build(self.model.trainable_variables)
         self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
-        if config.optimizer == "rmsprop":  # PyTorch's RMSprop(alpha=0.99, eps=1e-5), as SB3's A2C
-            self.optimizer = TorchStyleRMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
-        else:
-            self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
-        self.optimizer.build(self.model.trainable_variables)
         reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_rewards else None
         self.collector = RolloutCollector(
             self.env, self.model, num_steps=config.n_steps, seed=config.seed, reward_scaler=reward_scaler
@@ -291,19 +297,54 @@ class Trainer:
             returns=flatten(returns),  # [N]
         )
 
-    def clip_and_apply(self, tape: tf.GradientTape, loss: tf.Tensor, apply: tf.Tensor | bool = True) -> tf.Tensor:
-        """Gradient of `loss`, clipped to `max_grad_norm`, applied unless non-finite (or `apply` is false).
+    def descend(
+        self,
+        loss_fn: Callable[[dict[str, tf.Tensor]], tuple[tf.Tensor, dict[str, tf.Tensor]]],
+        batch: dict[str, tf.Tensor],
+        apply: Callable[[dict[str, tf.Tensor]], tf.Tensor] | None = None,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor], tf.Tensor]:
+        """One gradient step on `loss_fn(batch) -> (loss, metrics)`, a mean over the batch's [N] samples.
 
-        Returns the global gradient norm before clipping.
+        The gradient is clipped to `max_grad_norm` and applied unless non-finite, or unless `apply(metrics)`
+        is false (PPO's KL early stop). With a strategy, replica r computes `loss_fn` on the r-th of equal
+        shards of the batch (statistics such as advantage normalisation are taken before, over the global
+        batch); the mean of the replicas' gradients is the gradient of the global mean, clipped and applied
+        once to the mirrored variables. Returns (loss, metrics, gradient norm before clipping).
         """
         variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        if self.strategy is None:
+            with tf.GradientTape() as tape:
+                loss, metrics = loss_fn(batch)
+            gradients = tape.gradient(loss, variables)
+        else:
+            replicas = self.strategy.num_replicas_in_sync
+            num_samples = batch["advantages"].shape[0]
+            if num_samples is not None and num_samples % replicas:
+                raise ValueError(
+                    f"a batch of {num_samples} samples does not split evenly over {replicas} replicas; choose "
+                    "num_envs × n_steps (and PPO's batch_size) divisible by the number of replicas"
+                )
+
+            def replica_step(batch):
+                replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+                size = tf.shape(batch["advantages"])[0] // replicas  # N/R samples per replica
+                shard = {name: value[replica * size : (replica + 1) * size] for name, value in batch.items()}
+                with tf.GradientTape() as tape:
+                    loss, metrics = loss_fn(shard)
+                return tape.gradient(loss, variables), loss, metrics
+
+            per_replica = self.strategy.run(replica_step, args=(batch,))
+            mean = lambda value: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)  # noqa: E731
+            gradients, loss, metrics = tf.nest.map_structure(mean, per_replica)
         grad_norm = tf.linalg.global_norm(gradients)
         if self.config.max_grad_norm > 0:
             gradients, _ = tf.clip_by_global_norm(gradients, self.config.max_grad_norm, use_norm=grad_norm)
-        if tf.math.is_finite(loss) & tf.math.is_finite(grad_norm) & apply:  # never write NaN into the weights
+        allowed = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)  # never write NaN into the weights
+        if apply is not None:
+            allowed = allowed & apply(metrics)
+        if allowed:
             self.optimizer.apply_gradients(zip(gradients, variables))
-        return grad_norm
+        return loss, metrics, grad_norm
 
     raw_metric_names: tuple[str, ...] = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
     """The scalars :meth:`_update_graph` returns, in the order :meth:`_iterate_graph` sums them."""
@@ -336,33 +377,34 @@ class Trainer:
     @functools.cached_property
     def _gradient_step(self) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
         # Compiled by XLA into one kernel: ~20% cheaper than TensorFlow's executor running its ~150 small ops.
-        return tf.function(self._gradient_step_graph, jit_compile=True)
+        # (Not with a distribution strategy, whose cross-replica reductions XLA does not compile here.)
+        return tf.function(self._gradient_step_graph, jit_compile=self.strategy is None)
 
     def _gradient_step_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
         batch = self.flat_batch(rollout_tensors)
-        observations, actions = batch["observations"], batch["actions"]
-        advantages, returns = batch["advantages"], batch["returns"]  # [N]
-        if config.normalize_advantages:
-            advantages = normalize_advantages(advantages)
-        with tf.GradientTape() as tape:
-            distribution, values = self.model.policy_and_value(observations)
-            log_probs = distribution.log_prob(actions)  # [N]
-            # L_policy = −mean[log π(a_t|s_t) Â_t]; Â is a constant here (gae stops its gradient).
-            policy_loss = -tf.reduce_mean(log_probs * advantages)
-            # L_value = mean[(V(s_t) − R^λ_t)²]
-            value_loss = tf.reduce_mean(tf.square(values - returns))
-            entropy = tf.reduce_mean(distribution.entropy())
-            loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
-        grad_norm = self.clip_and_apply(tape, loss)
+        if config.normalize_advantages:  # over the whole batch, before any split over replicas
+            batch["advantages"] = normalize_advantages(batch["advantages"])
+        loss, metrics, grad_norm = self.descend(self._losses, batch)
         return dict(
             loss=loss,
-            policy_loss=policy_loss,
-            value_loss=value_loss,
-            entropy=entropy,
-            explained_variance=explained_variance(values, returns),
+            **metrics,
+            explained_variance=explained_variance(batch["values"], batch["returns"]),
             grad_norm=grad_norm,
         )
+
+    def _losses(self, batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The policy-gradient loss on a flat batch of N samples, and its parts."""
+        config = self.config
+        distribution, values = self.model.policy_and_value(batch["observations"])
+        log_probs = distribution.log_prob(batch["actions"])  # [N]
+        # L_policy = −mean[log π(a_t|s_t) Â_t]; Â is a constant here (gae stops its gradient).
+        policy_loss = -tf.reduce_mean(log_probs * batch["advantages"])
+        # L_value = mean[(V(s_t) − R^λ_t)²]
+        value_loss = tf.reduce_mean(tf.square(values - batch["returns"]))
+        entropy = tf.reduce_mean(distribution.entropy())
+        loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+        return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 
     @staticmethod
     def rollout_tensors(rollout: Rollout) -> dict[str, tf.Tensor]:

@@ -92,17 +92,18 @@ class PPOTrainer(Trainer):
     @functools.cached_property
     def _minibatch_step(self) -> Callable[..., dict[str, tf.Tensor]]:
         # One XLA kernel per minibatch step: cheaper than TensorFlow's executor running its small ops.
-        return tf.function(self._minibatch_graph, jit_compile=True)
+        # (Not with a distribution strategy, whose cross-replica reductions XLA does not compile here.)
+        return tf.function(self._minibatch_graph, jit_compile=self.strategy is None)
 
     def _minibatch_graph(self, batch: dict[str, tf.Tensor], clip_range: tf.Tensor, kl_limit: tf.Tensor):
         config = self.config
-        advantages = batch["advantages"]  # [M]
-        if config.normalize_advantages:
-            advantages = normalize_advantages(advantages)  # fewer than two samples: unchanged, never NaN
-        with tf.GradientTape() as tape:
+        if config.normalize_advantages:  # over the minibatch, before any split over replicas
+            batch = dict(batch, advantages=normalize_advantages(batch["advantages"]))  # < 2 samples: unchanged
+
+        def losses(batch):
             distribution, values = self.model.policy_and_value(batch["observations"])
             log_probs = distribution.log_prob(batch["actions"])  # [M]
-            surrogate = clipped_surrogate(log_probs, batch["log_probs"], advantages, clip_range)
+            surrogate = clipped_surrogate(log_probs, batch["log_probs"], batch["advantages"], clip_range)
             squared_error = tf.square(values - batch["returns"])  # (V_θ − R^λ)²
             if config.clip_range_vf > 0:
                 clipped_values = batch["values"] + tf.clip_by_value(
@@ -112,18 +113,17 @@ class PPOTrainer(Trainer):
             value_loss = tf.reduce_mean(squared_error)
             entropy = tf.reduce_mean(distribution.entropy())
             loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
-        within_kl = surrogate.approx_kl <= kl_limit
-        grad_norm = self.clip_and_apply(tape, loss, apply=within_kl)
-        return dict(
-            loss=loss,
-            policy_loss=surrogate.loss,
-            value_loss=value_loss,
-            entropy=entropy,
-            approx_kl=surrogate.approx_kl,
-            clip_fraction=surrogate.clip_fraction,
-            grad_norm=grad_norm,
-            within_kl=within_kl,
-        )
+            return loss, dict(
+                policy_loss=surrogate.loss,
+                value_loss=value_loss,
+                entropy=entropy,
+                approx_kl=surrogate.approx_kl,
+                clip_fraction=surrogate.clip_fraction,
+            )
+
+        # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied.
+        loss, metrics, grad_norm = self.descend(losses, batch, apply=lambda m: m["approx_kl"] <= kl_limit)
+        return dict(loss=loss, grad_norm=grad_norm, within_kl=metrics["approx_kl"] <= kl_limit, **metrics)
 
     _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")
     raw_metric_names = tuple(f"sum_{name}" for name in _METRICS) + (
