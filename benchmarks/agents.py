@@ -229,11 +229,9 @@ def run(config: str, library: str, seed: int, budget: int | None = None, evaluat
 
 
 def throughput_phase(configs: list[str], repeats: int = 5) -> dict[str, dict[str, list[dict[str, float]]]]:
-    from tf_gae._tf import tf
+    from tf_gae.parallel import one_thread_each
 
-    # Must precede TensorFlow's first op (main() calls this phase before anything else runs).
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    one_thread_each()  # must precede TensorFlow's first op (main() calls this phase before anything else runs)
     timings: dict[str, dict[str, list[dict[str, float]]]] = {}
     for config in configs:
         spec = CONFIGS[config]

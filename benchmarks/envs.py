@@ -28,11 +28,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np
 
+from benchmarks.gae_kernel import median_time
 from tf_gae._tf import tf
 
 ENVS = ("CartPole-v1", "Pendulum-v1", "HalfCheetah-v5")
@@ -51,16 +51,6 @@ def use_one_thread() -> None:
         one_thread_each()
     except RuntimeError as error:  # the eager context already exists
         raise SystemExit(f"benchmark: could not limit TensorFlow to one thread ({error})") from error
-
-
-def median_time(function: Callable[[], object], repeats: int) -> float:
-    function()  # warm-up (first graph call, page faults, the subprocesses' first steps)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _busy(iterations: int) -> float:

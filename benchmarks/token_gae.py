@@ -37,6 +37,7 @@ import numpy as np
 from benchmarks.gae_kernel import median_time
 from tf_gae._tf import tf
 from tf_gae.llm import token_gae
+from tf_gae.parallel import one_thread_each
 
 __all__ = ["make_batch", "numpy_loop", "torch_loop", "run", "markdown", "main"]
 
@@ -52,8 +53,7 @@ def use_one_thread() -> None:
     if torch is not None:
         torch.set_num_threads(1)
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        one_thread_each()
     except RuntimeError as error:  # the eager context already exists
         raise SystemExit(f"benchmark: could not limit TensorFlow to one thread ({error})") from error
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import keras
@@ -38,6 +38,7 @@ import tensorflow_probability as tfp
 
 from tf_gae._tf import tf
 from tf_gae.advantages import GAEOutput, gae, normalize_advantages
+from tf_gae.trainers.base import _help
 from tf_gae.trainers.ppo import clipped_surrogate
 
 __all__ = [
@@ -488,9 +489,6 @@ def evaluate_team_return(
 # PPO for the team
 # --------------------------------------------------------------------------------------------------
 
-
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
 
 
 @dataclass(frozen=True)

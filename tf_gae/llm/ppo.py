@@ -18,7 +18,7 @@ model from a trained model) so that value-loss gradients never move the policy. 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -28,13 +28,11 @@ from tf_gae._tf import tf
 from tf_gae.llm.advantages import kl_penalty_rewards, masked_mean, masked_whiten, token_gae
 from tf_gae.llm.lm import TinyCausalLM, dense_gradients, generate, response_log_probs_and_values
 from tf_gae.llm.task import AdditionTask
+from tf_gae.trainers.base import _help
 from tf_gae.trainers.ppo import clipped_surrogate
 
 __all__ = ["LMPPOConfig", "LMPPOTrainer", "IterationBatch", "group_baseline_advantages", "copy_model"]
 
-
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -231,8 +229,7 @@ class LMPPOTrainer:
         if config.whiten_advantages:
             advantages = masked_whiten(advantages, batch.mask)
         prompts = tf.constant(batch.prompts)
-        sums = dict(policy_loss=0.0, approx_kl=0.0, clip_fraction=0.0, value_loss=0.0)
-        count = 0
+        outputs: dict[str, list[tf.Tensor]] = dict(policy_loss=[], approx_kl=[], clip_fraction=[], value_loss=[])
         for _ in range(config.n_epochs):
             order = self.rng.permutation(config.batch_size)
             for start in range(0, config.batch_size, config.minibatch_size):
@@ -242,17 +239,17 @@ class LMPPOTrainer:
                     take(prompts), take(batch.responses), take(batch.mask), take(batch.log_probs),
                     take(advantages), tf.constant(config.clip_range),
                 )  # fmt: skip
-                sums["policy_loss"] += float(loss)
-                sums["approx_kl"] += float(approx_kl)
-                sums["clip_fraction"] += float(clip_fraction)
+                outputs["policy_loss"].append(loss)
+                outputs["approx_kl"].append(approx_kl)
+                outputs["clip_fraction"].append(clip_fraction)
                 if self.critic is not None:
-                    sums["value_loss"] += float(
+                    outputs["value_loss"].append(
                         self._critic_step(take(prompts), take(batch.responses), take(batch.mask), take(batch.values), take(batch.returns))
                     )
-                count += 1
+        # Means over the minibatch steps, read back once per iteration rather than once per step.
+        metrics = {name: float(np.mean(values)) if values else 0.0 for name, values in outputs.items()}
         self.iteration += 1
         mask = batch.mask.numpy()
-        metrics = {name: value / count for name, value in sums.items()}
         metrics.update(
             iteration=self.iteration,
             score=float(np.mean(batch.scores)),
