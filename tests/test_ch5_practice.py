@@ -167,3 +167,10 @@ def test_walk_through_names_the_lines_that_do_each_step(quick):
         assert text in line, (name, line)
     moved = float(re.search(r"parameters moved by ([\d.]+)", stdout).group(1))
     assert moved > 0
+
+
+def test_study_arguments_refuse_zero_workers(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ch5._parse(["--workers", "0"])
+    assert exit_info.value.code == 2
+    assert "--workers must be at least 1, got 0" in capsys.readouterr().err

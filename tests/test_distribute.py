@@ -21,7 +21,14 @@ from tf_gae._tf import tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from chapters.ch8_outlook import strategy_equivalence  # the chapter's demonstration is the measurement
-print(json.dumps({algo: strategy_equivalence(algo) for algo in ("a2c", "ppo")}))
+results = {algo: strategy_equivalence(algo) for algo in ("a2c", "ppo")}
+from tf_gae.trainers import A2CConfig, A2CTrainer
+try:
+    A2CTrainer(A2CConfig(num_envs=3, n_steps=1, total_steps=3), strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    results["uneven_error"] = None
+except ValueError as error:
+    results["uneven_error"] = str(error)
+print(json.dumps(results))
 """
 
 
@@ -45,3 +52,9 @@ def test_mirrored_update_equals_single_device_update(results, algo):
     assert result["step_error"] < 1e-3, result
     # The policy loss is a mean of terms of size ~1 that cancel to ~4e-3: compare on the terms' scale.
     assert result["policy_loss_single"] == pytest.approx(result["policy_loss_mirrored"], abs=1e-6)
+
+
+def test_a_batch_that_does_not_split_evenly_is_refused_with_the_fix(results):
+    message = results["uneven_error"]
+    assert message is not None and "3 samples does not split evenly over 2 replicas" in message
+    assert "num_envs × n_steps" in message

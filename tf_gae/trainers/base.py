@@ -234,6 +234,14 @@ class Trainer:
             else:
                 self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
             self.optimizer.build(self.model.trainable_variables)
+        if strategy is not None:
+            replicas = strategy.num_replicas_in_sync
+            for size in self.gradient_batch_sizes():
+                if size % replicas:
+                    raise ValueError(
+                        f"a batch of {size} samples does not split evenly over {replicas} replicas; choose "
+                        "num_envs × n_steps (and PPO's batch_size) divisible by the number of replicas"
+                    )
         self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
         reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_rewards else None
         self.collector = RolloutCollector(
@@ -249,6 +257,10 @@ class Trainer:
         observation_spec = tf.TensorSpec([config.num_envs, self.collector.observation_size], tf.float32)
         count_spec = tf.TensorSpec([], tf.int32)
         self._iterate = tf.function(self._iterate_graph).get_concrete_function(observation_spec, count_spec)
+
+    def gradient_batch_sizes(self) -> list[int]:
+        """The numbers of samples one gradient step sees: the whole rollout, num_envs × n_steps."""
+        return [self.config.steps_per_update]
 
     # ------------------------------------------------------------------ checkpointing
 
@@ -317,13 +329,8 @@ class Trainer:
                 loss, metrics = loss_fn(batch)
             gradients = tape.gradient(loss, variables)
         else:
-            replicas = self.strategy.num_replicas_in_sync
-            num_samples = batch["advantages"].shape[0]
-            if num_samples is not None and num_samples % replicas:
-                raise ValueError(
-                    f"a batch of {num_samples} samples does not split evenly over {replicas} replicas; choose "
-                    "num_envs × n_steps (and PPO's batch_size) divisible by the number of replicas"
-                )
+            replicas = self.strategy.num_replicas_in_sync  # batch sizes checked in __init__; a guard here too
+            tf.debugging.assert_equal(tf.shape(batch["advantages"])[0] % replicas, 0, message="uneven replica split")
 
             def replica_step(batch):
                 replica = tf.distribute.get_replica_context().replica_id_in_sync_group

@@ -89,6 +89,12 @@ class PPOTrainer(Trainer):
     algo = "ppo"
     progress_columns = PROGRESS_COLUMNS + ["approx_kl", "clip_fraction", "learning_rate", "clip_range", "epochs"]
 
+    def gradient_batch_sizes(self) -> list[int]:
+        """Full minibatches of batch_size, and the rollout's remainder when batch_size does not divide it."""
+        rollout = self.config.steps_per_update
+        full = min(self.config.batch_size, rollout)
+        return [full] + ([rollout % full] if rollout % full else [])
+
     @functools.cached_property
     def _minibatch_step(self) -> Callable[..., dict[str, tf.Tensor]]:
         # One XLA kernel per minibatch step: cheaper than TensorFlow's executor running its small ops.
