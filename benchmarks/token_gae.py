@@ -13,10 +13,15 @@ of `--repeats` calls after a warm-up, `time.perf_counter`, all in one process):
   delta + γλ lastgaelam`, then a stack), with rewards and values zeroed on padding first, in NumPy;
 - the same loop in PyTorch on CPU tensors, when `import torch` works (the bench extra).
 
-Every implementation runs on one thread (torch.set_num_threads(1); TensorFlow 1 intra- and 1 inter-op
-thread, set before TensorFlow's first op). All three are checked to agree (max |Δ| ≤ 1e-4 at valid
-tokens, advantages and returns) before anything is timed. torch is imported before TensorFlow: the other
-order can segfault.
+`--threads all` (the default) leaves every framework at its own default, as its users run it (all cores
+for TensorFlow's and PyTorch's thread pools); `--threads 1` gives each one thread (torch.set_num_threads(1);
+TensorFlow 1 intra- and 1 inter-op thread, set before TensorFlow's first op). The per-token loops cannot
+use a second core (each step is a handful of ops on B numbers); token_gae's matrix products and array passes
+can. A timed call ends when the implementation's outputs exist as its framework's arrays: TensorFlow's eager
+calls and PyTorch's CPU ops are synchronous, so nothing is converted (a `.numpy()` would copy TensorFlow's
+2 MB outputs and none of PyTorch's). All three are checked to agree (max |Δ| ≤ 1e-4 at valid tokens,
+advantages and returns) before anything is timed. torch is imported before TensorFlow: the other order
+can segfault.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ except ImportError:  # the bench extra is not installed: the PyTorch column is l
     torch = None
 
 import argparse
+import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -46,6 +52,9 @@ LENGTHS_FULL = (1024, 8192, 32768)
 LENGTHS_QUICK = (256, 1024)
 GAMMA, LAMBDA = 1.0, 0.95
 AGREEMENT_TOLERANCE = 1e-4
+
+
+THREAD_SETTINGS = ("all", "1")
 
 
 def use_one_thread() -> None:
@@ -112,6 +121,15 @@ def _max_difference(got: Any, expected: tuple[np.ndarray, np.ndarray], mask: np.
     return max(float(np.max(np.abs(np.asarray(g)[mask] - e[mask]))) for g, e in zip(got, expected))
 
 
+def _discarding(function: Callable[[], Any]) -> Callable[[], None]:
+    """The call, with its outputs left where they are (see the module docstring: the calls are synchronous)."""
+
+    def call() -> None:
+        function()
+
+    return call
+
+
 def run(lengths: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for num_tokens in lengths:
@@ -136,8 +154,10 @@ def run(lengths: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
         agreement = ", ".join(f"{name} {error:.1e}" for name, error in row["agreement"].items())
         print(f"  T={num_tokens:>6}: agree with token_gae at valid tokens, max |Δ| {agreement}", file=sys.stderr)
 
+        if not tf.config.experimental.get_synchronous_execution():
+            raise SystemExit("benchmark: TensorFlow runs asynchronously here; timings would end before the work")
         for name, function in implementations:
-            row[name] = median_time(function, repeats)
+            row[name] = median_time(_discarding(function), repeats)
         rows.append(row)
         timings = ", ".join(f"{name} {row[name] * 1e3:.2f} ms" for name, _ in implementations)
         print(f"  T={num_tokens:>6} B={NUM_ROWS}: {timings}", file=sys.stderr, flush=True)
@@ -155,14 +175,16 @@ def _machine() -> str:
     return platform.processor() or platform.machine()
 
 
-def markdown(rows: list[dict[str, Any]], repeats: int) -> str:
+def markdown(rows: list[dict[str, Any]], repeats: int, threads: str = "all") -> str:
     ms = lambda seconds: f"{seconds * 1e3:.2f}"  # noqa: E731
     torch_version = f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed"
     worst = max((error for row in rows for error in row["agreement"].values()), default=0.0)
     lines = [
         f"B = {NUM_ROWS} right-padded responses, lengths uniform in [1, T] (seed 0); float32; "
         f"γ = {GAMMA}, λ = {LAMBDA}. "
-        f"Median of {repeats} calls after a warm-up, milliseconds; one process, one thread per framework. "
+        f"Median of {repeats} calls after a warm-up, milliseconds; one process, "
+        f"{'one thread per framework' if threads == '1' else 'each framework with its default threads'} "
+        f"({os.cpu_count()} cores). "
         f"{_machine()}, Python {platform.python_version()}, TensorFlow {tf.__version__}, NumPy {np.__version__}, "
         f"{torch_version}.",
         "",
@@ -182,7 +204,8 @@ def markdown(rows: list[dict[str, Any]], repeats: int) -> str:
         f"Before timing, the loops were checked against token_gae: advantages and returns agree at every valid "
         f"token within max |Δ| = {worst:.1e} (tolerance {AGREEMENT_TOLERANCE:g}). The loops are TRL's "
         "`compute_advantages` reverse loop over tokens (rewards and values zeroed on padding first); token_gae "
-        "runs on tensors already in TensorFlow.",
+        "runs on tensors already in TensorFlow. Every call is timed until its outputs exist in its own framework "
+        "(no conversion to NumPy for any of them).",
     ]
     return "\n".join(lines)
 
@@ -191,15 +214,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="T ∈ {256, 1024}; writes a file only with --out")
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per implementation (≥ 5)")
-    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/token_gae.md (full run)")
+    parser.add_argument(
+        "--threads", choices=THREAD_SETTINGS, default="all", help="'all': every framework's default; '1': one each"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None,
+        help="default (full run): benchmarks/results/token_gae.md, or token_gae_1thread.md with --threads 1",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error("--repeats must be at least 5")
-    out = args.out if args.out is not None or args.quick else Path("benchmarks/results/token_gae.md")
-    use_one_thread()
+    default_out = Path("benchmarks/results/token_gae.md" if args.threads == "all" else "benchmarks/results/token_gae_1thread.md")
+    out = args.out if args.out is not None or args.quick else default_out
+    if args.threads == "1":
+        use_one_thread()
     print("benchmark: token-level GAE against the per-token RLHF loop", file=sys.stderr)
     lengths = LENGTHS_QUICK if args.quick else LENGTHS_FULL
-    table = markdown(run(lengths, args.repeats), args.repeats)
+    table = markdown(run(lengths, args.repeats), args.repeats, args.threads)
     print(table)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -182,12 +182,54 @@ def test_padding_is_isolated_from_valid_tokens(garbage, dtype):
 
 
 def test_a_row_is_independent_of_the_other_rows():
+    # The other row holds huge numbers and a NaN on a valid token: any leak would show. Its presence may change
+    # the matrix products' summation order (float rounding, ~1e-16 here), never the value.
     mask = right_padded_mask([3, 4], 4)
-    rewards = np.array([[1.0, 0.0, 2.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
-    values = np.array([[0.1, 0.2, 0.3, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    rewards = np.array([[1.0, 0.0, 2.0, 0.0], [1e12, np.nan, 0.5, -1e12]])
+    values = np.array([[0.1, 0.2, 0.3, 0.0], [1e12, 1.0, 1.0, 1.0]])
     both = token_gae(rewards, values, mask, gamma=0.9, lambda_=0.8).advantages.numpy()
     alone = token_gae(rewards[:1], values[:1], mask[:1], gamma=0.9, lambda_=0.8).advantages.numpy()
-    np.testing.assert_array_equal(both[:1], alone)
+    np.testing.assert_allclose(both[:1], alone, rtol=1e-14, atol=0)
+    expected, _ = reference_token_gae(rewards[:1], values[:1], mask[:1], gamma=0.9, lambda_=0.8)
+    np.testing.assert_allclose(alone, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_valid_token_reaches_only_its_own_and_earlier_tokens(bad):
+    # As in tf_gae.gae: Â_t reads δ_j for j ≥ t, so a bad reward at token 5 of a row makes Â_0..Â_5 of that
+    # row non-finite and leaves its later tokens and every other row exact. (Long rows: several block levels.)
+    rng = np.random.default_rng(3)
+    num_tokens = 1500
+    mask = right_padded_mask([1500, 1200, 700], num_tokens)
+    rewards, values = rng.normal(size=mask.shape), rng.normal(size=mask.shape)
+    rewards[1, 5] = bad
+    out = token_gae(rewards, values, mask, gamma=1.0, lambda_=0.95)
+    advantages = out.advantages.numpy()
+    assert not np.isfinite(advantages[1, :6]).any()
+    clean = rewards.copy()
+    clean[1, 5] = 0.0
+    expected, _ = reference_token_gae(clean, values, mask, gamma=1.0, lambda_=0.95)
+    np.testing.assert_allclose(advantages[1, 6:], expected[1, 6:], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(advantages[[0, 2]], expected[[0, 2]], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("num_tokens", [31, 32, 33, 1023, 1024, 1025])
+@pytest.mark.parametrize("gamma, lambda_", [(1.0, 1.0), (1.0, 0.95), (0.99, 0.5), (0.7, 0.0)])
+def test_long_rows_across_block_boundaries_match_the_reference(num_tokens, gamma, lambda_):
+    # token_gae sums δ in blocks of 32 tokens with 1, 2 or 3 levels of blocks (T ≤ 32, ≤ 1024, ≤ 32768):
+    # lengths that end on, just before and just after block edges, in float64 and float32.
+    rng = np.random.default_rng(num_tokens)
+    lengths = [num_tokens, num_tokens - 1, 1, 0, max(1, num_tokens // 2), 32, 33]
+    mask = right_padded_mask([min(length, num_tokens) for length in lengths], num_tokens)
+    rewards, values = rng.normal(size=mask.shape), rng.normal(size=mask.shape)
+    expected_adv, expected_ret = reference_token_gae(rewards, values, mask, gamma=gamma, lambda_=lambda_)
+    out = token_gae(rewards, values, mask, gamma=gamma, lambda_=lambda_)
+    np.testing.assert_allclose(out.advantages.numpy(), expected_adv, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(out.returns.numpy(), expected_ret, rtol=1e-9, atol=1e-9)
+    single = token_gae(rewards.astype(np.float32), values.astype(np.float32), mask, gamma=gamma, lambda_=lambda_)
+    # float32: the error of summing up to T terms of size ~1 (λ = 1: the sum of the whole row)
+    scale = np.sqrt(num_tokens) if gamma * lambda_ == 1.0 else 1.0
+    np.testing.assert_allclose(single.advantages.numpy(), expected_adv, atol=2e-4 * scale)
 
 
 def test_outputs_are_gradient_stopped():

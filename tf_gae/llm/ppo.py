@@ -5,7 +5,7 @@ One iteration, as TRL / OpenRLHF / verl run it, at a size two CPU cores train:
     1. sample prompts x; sample responses y ~ π_θ(· | x) (temperature τ), right-padded, mask m
     2. score(x, y) from a verifier (here: exact arithmetic), log π_old(y_t), log π_ref(y_t), V_old(s_t)
     3. r_t = −β KL_t + score·[t = last token]                      (tf_gae.llm.kl_penalty_rewards)
-    4. Â_t, R_t = token_gae(r, V_old, m; γ, λ)                       (tf_gae.llm.token_gae → tf_gae.gae)
+    4. Â_t, R_t = token_gae(r, V_old, m; γ, λ)                       (tf_gae.llm.token_gae)
        or, critic-free (GRPO-style): Â_t = Σ_{k≥t} r_k − mean over the prompt's group of Σ_k r_k
     5. Â ← masked_whiten(Â, m); several epochs of shuffled minibatches of
        L_π = PPO's clipped surrogate over the valid tokens (tf_gae.trainers.ppo.clipped_surrogate)
