@@ -8,9 +8,10 @@ several agents — and leaves them as words. This chapter answers each with work
   1. The kernel's cost as the workload grows: tf_gae.gae timed at T·B from 2^10 to 2^22 elements with
      benchmarks/gae_kernel.py's harness (log–log figure). GAE is linear in T·B; a fixed call cost
      dominates small batches.
-  2. Several devices: an A2C and a PPO update under tf.distribute.MirroredStrategy over two logical CPU
-     devices (stand-ins for two GPUs) against the single-device update on the same rollout: the
-     parameters agree to float rounding (README: several GPUs, MultiWorkerMirroredStrategy, TF_CONFIG).
+  2. Several devices: an A2C update, a PPO update and one iteration of chapter 6's PPO for a language
+     model under tf.distribute.MirroredStrategy over two logical CPU devices (stand-ins for two GPUs)
+     against the single-device update on the same batch: the parameters agree to float rounding (README:
+     several GPUs, MultiWorkerMirroredStrategy, TF_CONFIG).
   3. Parallel environments: gymnasium's SyncVectorEnv against AsyncVectorEnv (subprocesses), raw
      steps per second for a cheap task and a MuJoCo one (benchmarks/envs.py's measurement).
   4. Cooperating agents: a button-rendezvous task (tf_gae.multiagent) where the team is paid only when
@@ -39,7 +40,7 @@ from matplotlib.figure import Figure
 from chapters._contract import parse_chapter_args
 from tf_gae.parallel import run_cached
 
-__all__ = ["kernel_cost", "strategy_equivalence", "environment_table", "MultiAgentJob", "run_multiagent", "main"]
+__all__ = ["kernel_cost", "STRATEGY_ALGOS", "strategy_equivalence", "environment_table", "MultiAgentJob", "run_multiagent", "main"]
 
 FIGURE_NAMES = ("ch8_kernel_cost.png", "ch8_multiagent.png")
 TABLE_NAME = "ch8_results.md"
@@ -94,23 +95,77 @@ def plot_kernel_cost(rows: Sequence[dict[str, float]], out_dir: Path) -> Path:
 # ==================================================================================================
 
 
-def strategy_equivalence(algo: str) -> dict[str, float]:
-    """One update on the same rollout, single device vs MirroredStrategy over the logical devices.
+STRATEGY_ALGOS = ("a2c", "ppo", "lm_ppo")
+"""The trainers the strategy demonstration runs: A2C, PPO, and chapter 6's PPO for a language model."""
 
-    Needs two logical CPU devices configured before TensorFlow's first op (`main` does it). Returns the
-    largest parameter difference relative to the parameter's scale and relative to the step's size.
+
+def _parameter_errors(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """(single-device, mirrored, before) weights → the largest differences, relative to scale and to step."""
+    return dict(
+        parameter_error=max(float(np.max(np.abs(a - b)) / np.max(np.abs(a))) for a, b, _ in pairs),
+        step_error=max(float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a - w))), 1e-12)) for a, b, w in pairs),
+        smallest_step=min(float(np.max(np.abs(a - w))) for a, _, w in pairs),
+    )
+
+
+def _lm_strategy_equivalence(strategy) -> dict[str, float]:
+    """One LM PPO iteration (chapter 6) on a tiny model, single device vs `strategy`, same samples."""
+    import keras
+
+    from tf_gae.llm.lm import TinyCausalLM
+    from tf_gae.llm.ppo import LMPPOConfig, LMPPOTrainer, copy_model
+    from tf_gae.llm.task import AdditionTask
+
+    keras.utils.set_random_seed(5)
+    task = AdditionTask(seed=5)
+    model = TinyCausalLM(task.vocab_size, task.sequence_length, d_model=32, num_heads=2, num_layers=1)
+    config = LMPPOConfig(prompts_per_iteration=8, minibatch_size=4, n_epochs=2, policy_learning_rate=3e-3, seed=5)
+    single = LMPPOTrainer(copy_model(model, "policy"), task, config)
+    with strategy.scope():
+        mirrored_policy = copy_model(model, "policy")
+    mirrored = LMPPOTrainer(mirrored_policy, task, config, strategy=strategy)
+    variables = lambda trainer: trainer.policy.variables + trainer.critic.variables  # noqa: E731
+    before = [v.numpy() for v in variables(single)]
+    _, single_metrics = single.step()  # the same prompts, samples and shuffles: one seed for both
+    _, mirrored_metrics = mirrored.step()
+    everything = [(a.numpy(), b.numpy(), w) for a, b, w in zip(variables(single), variables(mirrored), before)]
+    # Compared relative to scale: the variables the iteration trains. Not the heads it leaves alone (the
+    # policy's value head, the critic's LM head), nor the attention key biases: their gradient is zero in
+    # exact arithmetic (softmax ignores a shift shared by all keys), so float noise alone moves them, by
+    # ~1e-6 from 0. For those the absolute difference, reported over every variable, is the measure.
+    zero_gradient = ["attention/key/bias" in v.path for v in variables(single)]
+    moved = [pair for pair, noise in zip(everything, zero_gradient) if not noise and np.any(pair[0] != pair[2])]
+    return dict(
+        replicas=strategy.num_replicas_in_sync,
+        **_parameter_errors(moved),
+        absolute_error=max(float(np.max(np.abs(a - b))) for a, b, _ in everything),
+        policy_loss_single=single_metrics["policy_loss"],
+        policy_loss_mirrored=mirrored_metrics["policy_loss"],
+    )
+
+
+def strategy_equivalence(algo: str) -> dict[str, float]:
+    """One update on the same batch, single device vs MirroredStrategy over the logical devices.
+
+    `algo`: one of STRATEGY_ALGOS. Needs two logical CPU devices configured before TensorFlow's first op
+    (`main` does it). Returns the largest parameter difference relative to the parameter's scale and
+    relative to the step's size.
     """
     from tf_gae._tf import tf
     from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
 
+    if algo not in STRATEGY_ALGOS:
+        raise ValueError(f"algo must be one of {STRATEGY_ALGOS}, got {algo!r}")
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    if algo == "lm_ppo":
+        return _lm_strategy_equivalence(strategy)
     if algo == "a2c":
         config, trainer_class = A2CConfig(num_envs=4, n_steps=8, learning_rate=3e-3, normalize_advantages=True, seed=5), A2CTrainer
     else:
         config = PPOConfig(num_envs=4, n_steps=16, batch_size=32, n_epochs=3, learning_rate=3e-3, clip_range_vf=0.2, seed=5)
         trainer_class = PPOTrainer
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     single = trainer_class(config)
-    strategy = tf.distribute.MirroredStrategy(devices)
     mirrored = trainer_class(config, strategy=strategy)
     try:
         mirrored.model.set_weights(single.model.get_weights())
@@ -118,12 +173,9 @@ def strategy_equivalence(algo: str) -> dict[str, float]:
         mirrored.collector.generator.reset(single.collector.generator.state)  # the same minibatch shuffles
         before = single.model.get_weights()
         single_metrics, mirrored_metrics = single.update(rollout), mirrored.update(rollout)
-        pairs = list(zip(single.model.get_weights(), mirrored.model.get_weights(), before))
         return dict(
             replicas=strategy.num_replicas_in_sync,
-            parameter_error=max(float(np.max(np.abs(a - b)) / np.max(np.abs(a))) for a, b, _ in pairs),
-            step_error=max(float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a - w))), 1e-12)) for a, b, w in pairs),
-            smallest_step=min(float(np.max(np.abs(a - w))) for a, _, w in pairs),
+            **_parameter_errors(list(zip(single.model.get_weights(), mirrored.model.get_weights(), before))),
             policy_loss_single=single_metrics["policy_loss"],
             policy_loss_mirrored=mirrored_metrics["policy_loss"],
         )
@@ -242,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("| algorithm | replicas | max parameter difference ÷ parameter scale | ÷ step size | policy loss (single, mirrored) |")
     say("|---|---:|---:|---:|---|")
     worst = 0.0
-    for algo in ("a2c", "ppo"):
+    for algo in STRATEGY_ALGOS:
         r = strategy_equivalence(algo)
         worst = max(worst, r["parameter_error"])
         say(f"| {algo} | {r['replicas']} | {r['parameter_error']:.1e} | {r['step_error']:.1e} | "

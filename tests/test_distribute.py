@@ -1,8 +1,10 @@
 """A distribution strategy changes where an update runs, not what it computes (chapter 8, section 2).
 
 Two logical CPU devices stand in for two GPUs (tf.config.set_logical_device_configuration must run before
-TensorFlow initialises its devices, so the check runs in a fresh process). On the same rollout, an update
-under MirroredStrategy must leave the same parameters as the single-device update, to 1e-5 relative.
+TensorFlow initialises its devices, so the check runs in a fresh process). On the same batch, an update
+under MirroredStrategy must leave the same parameters as the single-device update, to 1e-5 relative:
+A2C, PPO, and one iteration of chapter 6's PPO for a language model (token-mean losses over shards with
+different numbers of valid tokens).
 """
 
 from __future__ import annotations
@@ -21,13 +23,29 @@ from tf_gae._tf import tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from chapters.ch8_outlook import strategy_equivalence  # the chapter's demonstration is the measurement
-results = {algo: strategy_equivalence(algo) for algo in ("a2c", "ppo")}
+from chapters.ch8_outlook import STRATEGY_ALGOS
+results = {algo: strategy_equivalence(algo) for algo in STRATEGY_ALGOS}
 from tf_gae.trainers import A2CConfig, A2CTrainer
-try:
-    A2CTrainer(A2CConfig(num_envs=3, n_steps=1, total_steps=3), strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-    results["uneven_error"] = None
-except ValueError as error:
-    results["uneven_error"] = str(error)
+from tf_gae.llm.lm import TinyCausalLM
+from tf_gae.llm.ppo import LMPPOConfig, LMPPOTrainer
+from tf_gae.llm.task import AdditionTask
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+def error_of(build):
+    try:
+        build()
+    except ValueError as error:
+        return str(error)
+    return None
+
+task = AdditionTask(seed=0)
+tiny_lm = lambda: TinyCausalLM(task.vocab_size, task.sequence_length, d_model=16, num_heads=2, num_layers=1)
+with strategy.scope():
+    policy_in_scope = tiny_lm()
+results["uneven_error"] = error_of(lambda: A2CTrainer(A2CConfig(num_envs=3, n_steps=1, total_steps=3), strategy=strategy))
+results["lm_uneven_error"] = error_of(
+    lambda: LMPPOTrainer(policy_in_scope, task, LMPPOConfig(prompts_per_iteration=8, minibatch_size=3), strategy))
+results["lm_outside_scope_error"] = error_of(lambda: LMPPOTrainer(tiny_lm(), task, LMPPOConfig(), strategy))
 print(json.dumps(results))
 """
 
@@ -39,7 +57,7 @@ def results():
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+@pytest.mark.parametrize("algo", ["a2c", "ppo", "lm_ppo"])
 def test_mirrored_update_equals_single_device_update(results, algo):
     result = results[algo]
     assert result["replicas"] == 2
@@ -58,3 +76,17 @@ def test_a_batch_that_does_not_split_evenly_is_refused_with_the_fix(results):
     message = results["uneven_error"]
     assert message is not None and "3 samples does not split evenly over 2 replicas" in message
     assert "num_envs × n_steps" in message
+
+
+def test_the_language_model_trainer_refuses_what_it_cannot_split_or_mirror(results):
+    # 8 sequences in minibatches of 3: sizes 3 and 2, and 3 does not split over 2 replicas.
+    assert "a batch of 3 samples does not split evenly over 2 replicas" in results["lm_uneven_error"]
+    assert "minibatch_size" in results["lm_uneven_error"]
+    # A policy built outside the strategy's scope has ordinary variables: the message says how to fix it.
+    message = results["lm_outside_scope_error"]
+    assert message is not None and "outside the strategy's scope" in message and "strategy.scope()" in message
+
+
+def test_the_language_model_iteration_matches_in_absolute_terms_too(results):
+    # Every variable, the attention key biases included (float noise only: their exact gradient is zero).
+    assert results["lm_ppo"]["absolute_error"] < 1e-5, results["lm_ppo"]

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from tf_gae._tf import tf
+from tf_gae.distribute import dense_gradients  # one definition, shared with the trainers
 
 import keras  # noqa: E402  (Keras 3, after TensorFlow is imported quietly)
 
@@ -380,18 +381,6 @@ def generate(
 # --------------------------------------------------------------------------------------------------
 # Supervised warm start
 # --------------------------------------------------------------------------------------------------
-
-
-def dense_gradients(gradients: Sequence[Any]) -> list[Any]:
-    """`gradients` with every `tf.IndexedSlices` made a dense tensor (None stays None).
-
-    Keras 3's Adam on TensorFlow took oversized steps with IndexedSlices gradients in this environment
-    (module docstring); TinyCausalLM produces none, and this guards any model or loss that would.
-    """
-    return [
-        tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
-        for gradient in gradients
-    ]
 
 
 def _sequence_log_probs(model: TinyCausalLM, tokens: tf.Tensor, loss_mask: tf.Tensor, temperature: float) -> tf.Tensor:

@@ -13,10 +13,17 @@ One iteration, as TRL / OpenRLHF / verl run it, at a size two CPU cores train:
 
 The critic is a separate model (initialised from the reference, as InstructGPT initialised its value
 model from a trained model) so that value-loss gradients never move the policy. Introduced in chapter 6.
+
+Both losses are means over the valid tokens of a minibatch (a token-mean, verl's default). With a
+`tf.distribute.Strategy` (chapter 8) each replica takes an equal share of the minibatch's sequences, which
+hold different numbers of valid tokens, so replica r's loss is Σ_{tokens in its share} ℓ / N with N the
+minibatch's valid tokens, and the replicas' gradients are SUMMED: the gradient of the token mean over the
+whole minibatch, as on one device (tf_gae.distribute).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +33,8 @@ import numpy as np
 
 from tf_gae._tf import tf
 from tf_gae.llm.advantages import kl_penalty_rewards, masked_mean, masked_whiten, token_gae
-from tf_gae.llm.lm import TinyCausalLM, dense_gradients, generate, response_log_probs_and_values
+from tf_gae.distribute import batch_gradients, check_even_split
+from tf_gae.llm.lm import TinyCausalLM, generate, response_log_probs_and_values
 from tf_gae.llm.task import AdditionTask
 from tf_gae.trainers.base import _help
 from tf_gae.trainers.ppo import clipped_surrogate
@@ -133,25 +141,61 @@ class IterationBatch:
 class LMPPOTrainer:
     """PPO on a :class:`TinyCausalLM` policy with a frozen reference and (for 'gae') a separate critic."""
 
-    def __init__(self, policy: TinyCausalLM, task: AdditionTask, config: LMPPOConfig) -> None:
+    def __init__(
+        self,
+        policy: TinyCausalLM,
+        task: AdditionTask,
+        config: LMPPOConfig,
+        strategy: tf.distribute.Strategy | None = None,
+    ) -> None:
+        """`policy` is trained in place. `strategy`: a tf.distribute.Strategy to update with (chapter 8); the
+        policy must then have been built inside `strategy.scope()`, and the trainer builds the reference, the
+        critic and the optimizers there too. Every minibatch must split evenly over the replicas."""
         self.config = config
         self.task = task
         self.policy = policy
-        self.reference = copy_model(policy, "reference")  # frozen: never given to an optimizer
-        self.critic = copy_model(policy, "critic") if config.advantage == "gae" else None
-        # The policy is trained through its LM head only and the critic through its value head only.
-        self.policy_variables = _without(policy.trainable_variables, policy.value_head.trainable_variables)
-        self.policy_optimizer = keras.optimizers.Adam(config.policy_learning_rate)
-        self.policy_optimizer.build(self.policy_variables)
-        if self.critic is not None:
-            self.critic_variables = _without(self.critic.trainable_variables, self.critic.lm_head.trainable_variables)
-            self.critic_optimizer = keras.optimizers.Adam(config.critic_learning_rate)
-            self.critic_optimizer.build(self.critic_variables)
+        self.strategy = strategy
+        if strategy is not None:
+            outside = [  # a Keras 3 variable holds the tf.Variable (mirrored, in the scope) as `.value`
+                v.name for v in policy.variables if not strategy.extended.variable_created_in_scope(v.value)
+            ]
+            if outside:
+                raise ValueError(
+                    f"policy has {len(outside)} variables created outside the strategy's scope (e.g. {outside[0]}); "
+                    "build it inside `with strategy.scope():` (or copy it there: "
+                    "`with strategy.scope(): policy = tf_gae.llm.ppo.copy_model(policy, 'policy')`)"
+                )
+            check_even_split(
+                self.minibatch_sizes(), strategy,
+                "choose minibatch_size and prompts_per_iteration × samples_per_prompt divisible by the number of "
+                "replicas",
+            )  # fmt: skip
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.reference = copy_model(policy, "reference")  # frozen: never given to an optimizer
+            self.critic = copy_model(policy, "critic") if config.advantage == "gae" else None
+            # The policy is trained through its LM head only and the critic through its value head only.
+            self.policy_variables = _without(policy.trainable_variables, policy.value_head.trainable_variables)
+            self.policy_optimizer = keras.optimizers.Adam(config.policy_learning_rate)
+            self.policy_optimizer.build(self.policy_variables)
+            if self.critic is not None:
+                self.critic_variables = _without(
+                    self.critic.trainable_variables, self.critic.lm_head.trainable_variables
+                )
+                self.critic_optimizer = keras.optimizers.Adam(config.critic_learning_rate)
+                self.critic_optimizer.build(self.critic_variables)
         self.rng = np.random.default_rng(config.seed)
         self.iteration = 0
         self._policy_step = tf.function(self._policy_step_graph, reduce_retracing=True)
         self._critic_step = tf.function(self._critic_step_graph, reduce_retracing=True)
         self._score_tokens = tf.function(self._score_tokens_graph, reduce_retracing=True)
+
+    def minibatch_sizes(self) -> list[int]:
+        """The numbers of sequences one gradient step sees: full minibatches and the remainder, if any."""
+        batch, minibatch = self.config.batch_size, self.config.minibatch_size
+        sizes = [min(batch, minibatch)]
+        if minibatch < batch and batch % minibatch:
+            sizes.append(batch % minibatch)
+        return sizes
 
     # ------------------------------------------------------------------ one batch of experience
 
@@ -191,34 +235,53 @@ class LMPPOTrainer:
 
     # ------------------------------------------------------------------ the updates
 
-    def _policy_step_graph(self, prompts, responses, mask, old_log_probs, advantages, clip_range):
-        valid = mask > 0  # [M, R]
-        with tf.GradientTape() as tape:
-            log_probs, _ = response_log_probs_and_values(self.policy, prompts, responses, self.config.temperature)
-            # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default).
-            terms = clipped_surrogate(
-                tf.boolean_mask(log_probs, valid), tf.boolean_mask(old_log_probs, valid),
-                tf.boolean_mask(advantages, valid), clip_range,
-            )  # fmt: skip
-        gradients = dense_gradients(tape.gradient(terms.loss, self.policy_variables))
+    def _descend(self, loss_fn, batch, variables, optimizer) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """One clipped gradient step on a token-mean loss. `loss_fn(shard, total_tokens)` returns the shard's
+        token SUM divided by the minibatch's `total_tokens` (its share of the mean), so summing over replicas
+        gives the token mean over the minibatch; without a strategy the shard is the minibatch."""
+        total_tokens = tf.reduce_sum(batch["mask"])  # N: valid tokens of the whole minibatch
+        gradients, loss, metrics = batch_gradients(
+            lambda shard: loss_fn(shard, total_tokens), batch, variables, self.strategy, tf.distribute.ReduceOp.SUM
+        )
         gradients, norm = tf.clip_by_global_norm(gradients, self.config.max_grad_norm)
         if tf.math.is_finite(norm):
-            self.policy_optimizer.apply_gradients(zip(gradients, self.policy_variables))
-        return terms.loss, terms.approx_kl, terms.clip_fraction
+            optimizer.apply_gradients(zip(gradients, variables))
+        return loss, metrics
+
+    def _policy_step_graph(self, prompts, responses, mask, old_log_probs, advantages, clip_range):
+        def share_of_token_mean(shard, total_tokens):
+            valid = shard["mask"] > 0  # [M/R, R_len]; every response has ≥ 1 valid token
+            log_probs, _ = response_log_probs_and_values(
+                self.policy, shard["prompts"], shard["responses"], self.config.temperature
+            )
+            # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default) ...
+            terms = clipped_surrogate(
+                tf.boolean_mask(log_probs, valid), tf.boolean_mask(shard["old_log_probs"], valid),
+                tf.boolean_mask(shard["advantages"], valid), clip_range,
+            )  # fmt: skip
+            share = tf.reduce_sum(shard["mask"]) / total_tokens  # ... weighted: mean over n tokens × n / N
+            return terms.loss * share, dict(approx_kl=terms.approx_kl * share, clip_fraction=terms.clip_fraction * share)
+
+        batch = dict(prompts=prompts, responses=responses, mask=mask, old_log_probs=old_log_probs, advantages=advantages)
+        loss, metrics = self._descend(share_of_token_mean, batch, self.policy_variables, self.policy_optimizer)
+        return loss, metrics["approx_kl"], metrics["clip_fraction"]
 
     def _critic_step_graph(self, prompts, responses, mask, old_values, returns):
         clip = self.config.clip_range_value
-        with tf.GradientTape() as tape:
-            _, values = response_log_probs_and_values(self.critic, prompts, responses, self.config.temperature)
-            squared_error = tf.square(values - returns)  # (V − R)² [M, R]
+
+        def share_of_token_mean(shard, total_tokens):
+            _, values = response_log_probs_and_values(
+                self.critic, shard["prompts"], shard["responses"], self.config.temperature
+            )
+            squared_error = tf.square(values - shard["returns"])  # (V − R)² [M/R, R_len]
             if clip > 0:
-                clipped = old_values + tf.clip_by_value(values - old_values, -clip, clip)
-                squared_error = tf.maximum(squared_error, tf.square(clipped - returns))
-            loss = masked_mean(squared_error, mask)
-        gradients = dense_gradients(tape.gradient(loss, self.critic_variables))
-        gradients, norm = tf.clip_by_global_norm(gradients, self.config.max_grad_norm)
-        if tf.math.is_finite(norm):
-            self.critic_optimizer.apply_gradients(zip(gradients, self.critic_variables))
+                clipped = shard["old_values"] + tf.clip_by_value(values - shard["old_values"], -clip, clip)
+                squared_error = tf.maximum(squared_error, tf.square(clipped - shard["returns"]))
+            # Σ over the shard's valid tokens / N: masked_mean × n / N
+            return masked_mean(squared_error, shard["mask"]) * (tf.reduce_sum(shard["mask"]) / total_tokens), {}
+
+        batch = dict(prompts=prompts, responses=responses, mask=mask, old_values=old_values, returns=returns)
+        loss, _ = self._descend(share_of_token_mean, batch, self.critic_variables, self.critic_optimizer)
         return loss
 
     def step(self) -> tuple[IterationBatch, dict[str, float]]:

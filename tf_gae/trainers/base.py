@@ -27,6 +27,7 @@ import numpy as np
 
 from tf_gae._tf import tf
 from tf_gae.advantages import gae, normalize_advantages
+from tf_gae.distribute import batch_gradients, check_even_split
 from tf_gae.models import action_spec_from_space, build_actor_critic
 from tf_gae.rollout import Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
 
@@ -235,13 +236,8 @@ class Trainer:
                 self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
             self.optimizer.build(self.model.trainable_variables)
         if strategy is not None:
-            replicas = strategy.num_replicas_in_sync
-            for size in self.gradient_batch_sizes():
-                if size % replicas:
-                    raise ValueError(
-                        f"a batch of {size} samples does not split evenly over {replicas} replicas; choose "
-                        "num_envs × n_steps (and PPO's batch_size) divisible by the number of replicas"
-                    )
+            fix = "choose num_envs × n_steps (and PPO's batch_size) divisible by the number of replicas"
+            check_even_split(self.gradient_batch_sizes(), strategy, fix)
         self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
         reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_rewards else None
         self.collector = RolloutCollector(
@@ -324,25 +320,7 @@ class Trainer:
         once to the mirrored variables. Returns (loss, metrics, gradient norm before clipping).
         """
         variables = self.model.trainable_variables
-        if self.strategy is None:
-            with tf.GradientTape() as tape:
-                loss, metrics = loss_fn(batch)
-            gradients = tape.gradient(loss, variables)
-        else:
-            replicas = self.strategy.num_replicas_in_sync  # batch sizes checked in __init__; a guard here too
-            tf.debugging.assert_equal(tf.shape(batch["advantages"])[0] % replicas, 0, message="uneven replica split")
-
-            def replica_step(batch):
-                replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-                size = tf.shape(batch["advantages"])[0] // replicas  # N/R samples per replica
-                shard = {name: value[replica * size : (replica + 1) * size] for name, value in batch.items()}
-                with tf.GradientTape() as tape:
-                    loss, metrics = loss_fn(shard)
-                return tape.gradient(loss, variables), loss, metrics
-
-            per_replica = self.strategy.run(replica_step, args=(batch,))
-            mean = lambda value: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)  # noqa: E731
-            gradients, loss, metrics = tf.nest.map_structure(mean, per_replica)
+        gradients, loss, metrics = batch_gradients(loss_fn, batch, variables, self.strategy, tf.distribute.ReduceOp.MEAN)
         grad_norm = tf.linalg.global_norm(gradients)
         if self.config.max_grad_norm > 0:
             gradients, _ = tf.clip_by_global_norm(gradients, self.config.max_grad_norm, use_norm=grad_norm)
