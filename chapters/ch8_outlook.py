@@ -300,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"| {algo} | {r['replicas']} | {r['parameter_error']:.1e} | {r['step_error']:.1e} | "
             f"{r['policy_loss_single']:.6f}, {r['policy_loss_mirrored']:.6f} |")
     same = "the same step" if worst < 1e-5 else "NOT the same step (above 1e-5)"
-    say(f"\nOne device or two: {same}; what differs is float32 rounding (the single-device step is XLA-compiled).\n")
+    say(f"\nOne device or two: {same}; what differs is float32 rounding: summation order (the A2C and PPO "
+        "single-device steps are XLA-compiled; the replicas sum their shares separately).\n")
 
     say("## 3. Sync vs async vector environments (raw env steps per second; this machine's cores)\n")
     say("| environment | envs | sync | async | async ÷ sync |")

@@ -43,7 +43,7 @@ def test_kernel_cost_grows_with_the_workload(quick):
 def test_strategy_update_equals_single_device_update(quick):
     _, stdout, _ = quick
     rows = _rows(stdout, "## 2.")
-    assert [row[0].strip() for row in rows] == ["a2c", "ppo"]
+    assert [row[0].strip() for row in rows] == ["a2c", "ppo", "lm_ppo"]
     for row in rows:
         assert int(row[1]) == 2
         assert float(row[2]) < 1e-5 and float(row[3]) < 1e-3
