@@ -213,6 +213,20 @@ def test_a_non_finite_valid_token_reaches_only_its_own_and_earlier_tokens(bad):
     np.testing.assert_allclose(advantages[[0, 2]], expected[[0, 2]], rtol=1e-10, atol=1e-10)
 
 
+def test_a_non_finite_row_under_a_gradient_tape_is_data_without_a_gradient():
+    # The slow path (a NaN on a valid token) must work while a tape watches the inputs, as the fast one does.
+    rewards = tf.constant([[1.0, 2.0, 3.0], [np.nan, 1.0, 1.0]])
+    values = tf.constant(np.full((2, 3), 0.5, np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        out = token_gae(rewards, values, tf.constant([[True] * 3] * 2), gamma=1.0, lambda_=0.95)
+        total = tf.reduce_sum(tf.where(tf.math.is_finite(out.advantages), out.advantages, 0.0))
+    expected, _ = reference_token_gae(rewards.numpy(), values.numpy(), np.ones((2, 3)), gamma=1.0, lambda_=0.95)
+    np.testing.assert_allclose(out.advantages.numpy()[0], expected[0], rtol=1e-6)
+    assert np.isnan(out.advantages.numpy()[1, 0]) and np.isfinite(out.advantages.numpy()[1, 1:]).all()
+    assert tape.gradient(total, values) is None
+
+
 @pytest.mark.parametrize("num_tokens", [31, 32, 33, 1023, 1024, 1025])
 @pytest.mark.parametrize("gamma, lambda_", [(1.0, 1.0), (1.0, 0.95), (0.99, 0.5), (0.7, 0.0)])
 def test_long_rows_across_block_boundaries_match_the_reference(num_tokens, gamma, lambda_):

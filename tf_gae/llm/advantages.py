@@ -298,9 +298,11 @@ def _discounted_suffix_sums(x: tf.Tensor, discount: tf.Tensor, levels: int, top:
     and the block starts S_{kK} are themselves the suffix sums of the within-block sums at i = 0 with
     discount^K: the same function one level up, on a T/K times shorter row. `levels` (static) must
     satisfy K^levels ≥ T. Runs inside a compiled function; `x` float32/float64, `discount` a scalar of
-    its dtype. The result equals the recursion up to float rounding (the products' summation order may
-    depend on the number of rows, so a row's last bits can); a non-finite x_j makes its whole row
-    non-finite here (0 · NaN = NaN in the products), unlike the recursion, so callers check for that.
+    its dtype. The result equals the recursion up to float rounding relative to the row's scale: the
+    products' summation order may depend on the number of rows (so a row's last bits can), and a term whose
+    weight discount^(j−i) falls below the smallest normal float is dropped (XLA flushes subnormals), which
+    matters only when |x_j| is within a few powers of ten of the largest float. A non-finite x_j makes its
+    whole row non-finite here (0 · NaN = NaN in the products), unlike the recursion, so callers check.
     `top=False` is for the levels above, see the end.
     """
     rows, num_tokens = tf.shape(x)[0], tf.shape(x)[1]
@@ -401,7 +403,12 @@ def _recursion_rows(rewards, values, valid, gamma, lambda_, finite_rows, advanta
 def _checked_recursion_rows(*inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The slow path for flagged rows: first the right-padding check (raise or assert), then the recursion."""
     valid = _check_right_padded(inputs[2], _right_padded(inputs[2]))
-    return _recursion_rows(inputs[0], inputs[1], valid, *inputs[3:])
+    # Data, not a loss: stopping the gradient here also keeps a watching GradientTape from asking XLA for a
+    # differentiable version of the recursion (its TensorArray has no fixed size there, and XLA refuses it).
+    rewards, values, gamma, lambda_, finite_rows, advantages, returns = [
+        tf.stop_gradient(x) for x in (inputs[0], inputs[1], *inputs[3:])
+    ]
+    return _recursion_rows(rewards, values, valid, gamma, lambda_, finite_rows, advantages, returns)
 
 
 def token_gae(
