@@ -430,7 +430,8 @@ def token_gae(
     One compiled call computes Â as a discounted suffix sum of δ with matrix products (see the module
     docstring); a row with a NaN or ±inf among its valid inputs is recomputed with the recursion of
     :func:`tf_gae.gae`, so that the bad value reaches only its own and earlier tokens, as there.
-    Results equal :func:`tf_gae.gae` on the same inputs up to float rounding.
+    Results equal :func:`tf_gae.gae` on the same inputs up to float rounding relative to each row's scale
+    (near the largest float, an overflow to ±inf can land on other tokens than the recursion's).
 
     Args:
       rewards: r_t, float32 or float64, `[B, T]` (e.g. from :func:`kl_penalty_rewards`); sets the dtype.
