@@ -128,9 +128,15 @@ def _check_right_padded(valid: tf.Tensor, is_right_padded: tf.Tensor) -> tf.Tens
         return tf.identity(valid)
 
 
+def _holes(valid: tf.Tensor) -> tf.Tensor:
+    """Bool `[B, T]`: a valid token right after a padding position (never true in a right-padded mask)."""
+    previous_valid = tf.concat([tf.ones_like(valid[:, :1]), valid[:, :-1]], axis=1)  # [B, T]; 1 before token 0
+    return tf.logical_and(valid, tf.logical_not(previous_valid))
+
+
 def _right_padded(valid: tf.Tensor) -> tf.Tensor:
     """Scalar bool: no row has a valid token after a padding position."""
-    return tf.logical_not(tf.reduce_any(tf.logical_and(valid[:, 1:], tf.logical_not(valid[:, :-1]))))
+    return tf.logical_not(tf.reduce_any(_holes(valid)))
 
 
 def _last_token(valid: tf.Tensor) -> tf.Tensor:
@@ -356,9 +362,7 @@ def _build_token_gae_kernel(dtype: tf.DType, levels: int) -> Callable:
         zero = tf.zeros([], dtype)
         clean_rewards, clean_values, next_values = _episode_inputs(rewards, values, valid)
         deltas = clean_rewards + gamma * next_values - clean_values  # δ_t = r_t + γ V_{t+1} − V_t; 0 on padding
-        previous_valid = tf.concat([tf.ones_like(valid[:, :1]), valid[:, :-1]], axis=1)  # [B, T]
-        hole = tf.logical_and(valid, tf.logical_not(previous_valid))  # a valid token right after padding
-        deltas = tf.where(hole, tf.constant(float("nan"), dtype), deltas)
+        deltas = tf.where(_holes(valid), tf.constant(float("nan"), dtype), deltas)  # flags the row for the check
         # A response has no cut inside it and δ = 0 after it, so Â_t = Σ_{j≥t} (γλ)^(j−t) δ_j along the row.
         advantages = _discounted_suffix_sums(deltas, gamma * lambda_, levels)  # [B, T]
         # Â at token 0 weighs every δ of its row: it is non-finite exactly when one of them is (or on overflow).
@@ -400,14 +404,13 @@ def _recursion_rows(rewards, values, valid, gamma, lambda_, finite_rows, advanta
     return tf.where(keep, advantages, exact), tf.where(keep, returns, tf.where(valid, exact + values, zero))
 
 
-def _checked_recursion_rows(*inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def _checked_recursion_rows(rewards, values, valid, gamma, lambda_, finite_rows, advantages, returns):
     """The slow path for flagged rows: first the right-padding check (raise or assert), then the recursion."""
-    valid = _check_right_padded(inputs[2], _right_padded(inputs[2]))
+    valid = _check_right_padded(valid, _right_padded(valid))
     # Data, not a loss: stopping the gradient here also keeps a watching GradientTape from asking XLA for a
     # differentiable version of the recursion (its TensorArray has no fixed size there, and XLA refuses it).
-    rewards, values, gamma, lambda_, finite_rows, advantages, returns = [
-        tf.stop_gradient(x) for x in (inputs[0], inputs[1], *inputs[3:])
-    ]
+    data = [tf.stop_gradient(x) for x in (rewards, values, gamma, lambda_, finite_rows, advantages, returns)]
+    rewards, values, gamma, lambda_, finite_rows, advantages, returns = data
     return _recursion_rows(rewards, values, valid, gamma, lambda_, finite_rows, advantages, returns)
 
 

@@ -235,13 +235,20 @@ class LMPPOTrainer:
 
     # ------------------------------------------------------------------ the updates
 
-    def _descend(self, loss_fn, batch, variables, optimizer) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """One clipped gradient step on a token-mean loss. `loss_fn(shard, total_tokens)` returns the shard's
-        token SUM divided by the minibatch's `total_tokens` (its share of the mean), so summing over replicas
-        gives the token mean over the minibatch; without a strategy the shard is the minibatch."""
+    def _descend(self, token_mean_fn, batch, variables, optimizer) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """One clipped gradient step on a token-mean loss, `token_mean_fn(shard) -> (loss, metrics)`, means over
+        the shard's valid tokens. Each is weighted by the shard's share n / N of the minibatch's N valid tokens,
+        so summing over replicas gives the token means over the minibatch; without a strategy the shard is the
+        minibatch and the share 1."""
         total_tokens = tf.reduce_sum(batch["mask"])  # N: valid tokens of the whole minibatch
+
+        def share_of_token_mean(shard):
+            loss, metrics = token_mean_fn(shard)
+            share = tf.reduce_sum(shard["mask"]) / total_tokens  # n / N; every response has ≥ 1 valid token
+            return loss * share, {name: value * share for name, value in metrics.items()}
+
         gradients, loss, metrics = batch_gradients(
-            lambda shard: loss_fn(shard, total_tokens), batch, variables, self.strategy, tf.distribute.ReduceOp.SUM
+            share_of_token_mean, batch, variables, self.strategy, tf.distribute.ReduceOp.SUM
         )
         gradients, norm = tf.clip_by_global_norm(gradients, self.config.max_grad_norm)
         if tf.math.is_finite(norm):
@@ -249,27 +256,26 @@ class LMPPOTrainer:
         return loss, metrics
 
     def _policy_step_graph(self, prompts, responses, mask, old_log_probs, advantages, clip_range):
-        def share_of_token_mean(shard, total_tokens):
-            valid = shard["mask"] > 0  # [M/R, R_len]; every response has ≥ 1 valid token
+        def token_mean(shard):
+            valid = shard["mask"] > 0  # [M/R, R_len]
             log_probs, _ = response_log_probs_and_values(
                 self.policy, shard["prompts"], shard["responses"], self.config.temperature
             )
-            # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default) ...
+            # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default).
             terms = clipped_surrogate(
                 tf.boolean_mask(log_probs, valid), tf.boolean_mask(shard["old_log_probs"], valid),
                 tf.boolean_mask(shard["advantages"], valid), clip_range,
             )  # fmt: skip
-            share = tf.reduce_sum(shard["mask"]) / total_tokens  # ... weighted: mean over n tokens × n / N
-            return terms.loss * share, dict(approx_kl=terms.approx_kl * share, clip_fraction=terms.clip_fraction * share)
+            return terms.loss, dict(approx_kl=terms.approx_kl, clip_fraction=terms.clip_fraction)
 
         batch = dict(prompts=prompts, responses=responses, mask=mask, old_log_probs=old_log_probs, advantages=advantages)
-        loss, metrics = self._descend(share_of_token_mean, batch, self.policy_variables, self.policy_optimizer)
+        loss, metrics = self._descend(token_mean, batch, self.policy_variables, self.policy_optimizer)
         return loss, metrics["approx_kl"], metrics["clip_fraction"]
 
     def _critic_step_graph(self, prompts, responses, mask, old_values, returns):
         clip = self.config.clip_range_value
 
-        def share_of_token_mean(shard, total_tokens):
+        def token_mean(shard):
             _, values = response_log_probs_and_values(
                 self.critic, shard["prompts"], shard["responses"], self.config.temperature
             )
@@ -277,11 +283,10 @@ class LMPPOTrainer:
             if clip > 0:
                 clipped = shard["old_values"] + tf.clip_by_value(values - shard["old_values"], -clip, clip)
                 squared_error = tf.maximum(squared_error, tf.square(clipped - shard["returns"]))
-            # Σ over the shard's valid tokens / N: masked_mean × n / N
-            return masked_mean(squared_error, shard["mask"]) * (tf.reduce_sum(shard["mask"]) / total_tokens), {}
+            return masked_mean(squared_error, shard["mask"]), {}
 
         batch = dict(prompts=prompts, responses=responses, mask=mask, old_values=old_values, returns=returns)
-        loss, _ = self._descend(share_of_token_mean, batch, self.critic_variables, self.critic_optimizer)
+        loss, _ = self._descend(token_mean, batch, self.critic_variables, self.critic_optimizer)
         return loss
 
     def step(self) -> tuple[IterationBatch, dict[str, float]]:
