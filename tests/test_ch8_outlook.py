@@ -63,3 +63,8 @@ def test_environment_table_and_agents(quick):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 15_000
     assert (out / ch8.TABLE_NAME).read_text().startswith("## 1.")
+
+
+def test_an_unknown_algorithm_for_the_strategy_demonstration_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match=r"algo must be one of \('a2c', 'ppo', 'lm_ppo'\), got 'sac'"):
+        ch8.strategy_equivalence("sac")

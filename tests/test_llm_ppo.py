@@ -117,3 +117,17 @@ def test_group_variant_uses_no_critic_and_equal_sequences(untrained):
     # Each group's baseline-subtracted total returns sum to zero.
     totals = batch.advantages.numpy()[:, 0].reshape(4, 4)
     np.testing.assert_allclose(totals.sum(axis=1), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "prompts, samples, minibatch, expected",
+    [(6, 1, 4, [4, 2]), (8, 1, 16, [8]), (8, 1, 4, [4]), (5, 2, 4, [4, 2]), (3, 3, 9, [9])],
+)
+def test_minibatch_sizes_are_the_full_minibatches_and_the_remainder(untrained, prompts, samples, minibatch, expected):
+    # What a strategy must be able to split: 6 sequences in fours are steps of 4 and 2 (by hand).
+    task, model = untrained
+    advantage = "group" if samples > 1 else "gae"
+    config = LMPPOConfig(
+        prompts_per_iteration=prompts, samples_per_prompt=samples, minibatch_size=minibatch, advantage=advantage
+    )
+    assert LMPPOTrainer(copy_model(model, "policy"), task, config).minibatch_sizes() == expected
