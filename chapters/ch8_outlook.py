@@ -10,7 +10,8 @@ several agents — and leaves them as words. This chapter answers each with work
      dominates small batches.
   2. Several devices: an A2C update, a PPO update and one iteration of chapter 6's PPO for a language
      model under tf.distribute.MirroredStrategy over two logical CPU devices (stand-ins for two GPUs)
-     against the single-device update on the same batch: the parameters agree to float rounding (README:
+     against the single-device update on the same batch, both in float64: the parameters agree to float64
+     rounding (README:
      several GPUs, MultiWorkerMirroredStrategy, TF_CONFIG).
   3. Parallel environments: gymnasium's SyncVectorEnv against AsyncVectorEnv (subprocesses), raw
      steps per second for a cheap task and a MuJoCo one (benchmarks/envs.py's measurement).
@@ -40,7 +41,7 @@ from matplotlib.figure import Figure
 from chapters._contract import parse_chapter_args
 from tf_gae.parallel import run_cached
 
-__all__ = ["kernel_cost", "STRATEGY_ALGOS", "strategy_equivalence", "environment_table", "MultiAgentJob", "run_multiagent", "main"]
+__all__ = ["kernel_cost", "STRATEGY_ALGOS", "STRATEGY_TOLERANCE", "strategy_equivalence", "environment_table", "MultiAgentJob", "run_multiagent", "main"]
 
 FIGURE_NAMES = ("ch8_kernel_cost.png", "ch8_multiagent.png")
 TABLE_NAME = "ch8_results.md"
@@ -144,18 +145,41 @@ def _lm_strategy_equivalence(strategy) -> dict[str, float]:
     )
 
 
-def strategy_equivalence(algo: str) -> dict[str, float]:
+STRATEGY_TOLERANCE = 1e-9
+"""Largest parameter difference (relative to the parameter's scale) that counts as "the same update" when
+both updates compute in float64. After the few Adam steps of one update, float64 rounding leaves ~1e-14 of
+scale (unit roundoff 1.1e-16, summed over at most a few hundred terms per gradient entry, amplified where
+Adam divides a tiny gradient by its tiny running scale); a wrong cross-replica reduction moves parameters by
+~0.3 of their scale. 1e-9 sits orders of magnitude from both, on any CPU. In float32 the rounding itself is
+~1e-6 to 1e-5 and varies between CPUs, so no tolerance could separate it from a real difference with margin."""
+
+
+def strategy_equivalence(algo: str, dtype: str = "float64") -> dict[str, float]:
     """One update on the same batch, single device vs MirroredStrategy over the logical devices.
 
-    `algo`: one of STRATEGY_ALGOS. Needs two logical CPU devices configured before TensorFlow's first op
-    (`main` does it). Returns the largest parameter difference relative to the parameter's scale and
-    relative to the step's size.
+    `algo`: one of STRATEGY_ALGOS. `dtype`: the float type the models compute in (Keras's floatx while
+    they are built); float64 by default, so rounding is far below the comparison. Needs two logical CPU
+    devices configured before TensorFlow's first op (`main` does it). Returns the largest parameter
+    difference relative to the parameter's scale and relative to the step's size.
     """
-    from tf_gae._tf import tf
-    from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
+    import keras
 
     if algo not in STRATEGY_ALGOS:
         raise ValueError(f"algo must be one of {STRATEGY_ALGOS}, got {algo!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    previous = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        return _strategy_equivalence(algo)
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def _strategy_equivalence(algo: str) -> dict[str, float]:
+    from tf_gae._tf import tf
+    from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
+
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     strategy = tf.distribute.MirroredStrategy(devices)
     if algo == "lm_ppo":
@@ -290,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"| {r['T']:,} | {r['B']} | {r['elements']:,} | {r['ms']:.3f} | {r['ns_per_element']:.2f} |")
     say("\nLinear in T·B once the call's fixed cost (~0.2 ms) is amortised; a few ns per element beyond.\n")
 
-    say("## 2. One update under MirroredStrategy (2 logical CPU devices) vs a single device\n")
+    say("## 2. One update under MirroredStrategy (2 logical CPU devices) vs a single device, in float64\n")
     say("| algorithm | replicas | max parameter difference ÷ parameter scale | ÷ step size | policy loss (single, mirrored) |")
     say("|---|---:|---:|---:|---|")
     worst = 0.0
@@ -299,9 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         worst = max(worst, r["parameter_error"])
         say(f"| {algo} | {r['replicas']} | {r['parameter_error']:.1e} | {r['step_error']:.1e} | "
             f"{r['policy_loss_single']:.6f}, {r['policy_loss_mirrored']:.6f} |")
-    same = "the same step" if worst < 1e-5 else "NOT the same step (above 1e-5)"
-    say(f"\nOne device or two: {same}; what differs is float32 rounding: summation order (the A2C and PPO "
-        "single-device steps are XLA-compiled; the replicas sum their shares separately).\n")
+    same = "the same step" if worst < STRATEGY_TOLERANCE else f"NOT the same step (above {STRATEGY_TOLERANCE:g})"
+    say(f"\nOne device or two: {same}. Both compute in float64, so what differs is float64 rounding of sums "
+        "taken in another order (the A2C and PPO single-device steps are XLA-compiled; the replicas sum "
+        "their shares separately); in float32 the same comparison differs by ~1e-6 to 1e-5 of scale.\n")
 
     say("## 3. Sync vs async vector environments (raw env steps per second; this machine's cores)\n")
     say("| environment | envs | sync | async | async ÷ sync |")

@@ -46,7 +46,8 @@ def test_strategy_update_equals_single_device_update(quick):
     assert [row[0].strip() for row in rows] == ["a2c", "ppo", "lm_ppo"]
     for row in rows:
         assert int(row[1]) == 2
-        assert float(row[2]) < 1e-5 and float(row[3]) < 1e-3
+        # float64 rounding is ~1e-14 of scale; a wrong reduction is ~0.3 (ch8.STRATEGY_TOLERANCE says why)
+        assert float(row[2]) < ch8.STRATEGY_TOLERANCE and float(row[3]) < 1e-7
     assert "the same step" in stdout
 
 

@@ -392,7 +392,8 @@ def normalize_advantages(advantages: Any, mask: Any = None, epsilon: float = 1e-
     count = tf.reduce_sum(weights)
     safe_count = tf.maximum(count, 2.0)
     # mean = Σ m_i A_i / n ;  var = Σ m_i (A_i − mean)² / (n − 1)
-    mean = tf.reduce_sum(weights * advantages) / safe_count
+    # (tf.where, not a product with the mask: a NaN outside the mask must not reach the mean)
+    mean = tf.reduce_sum(tf.where(valid, advantages, tf.zeros_like(advantages))) / safe_count
     centered = tf.where(valid, advantages - mean, tf.zeros_like(advantages))
     variance = tf.reduce_sum(centered * centered) / (safe_count - 1.0)
     normalized = (advantages - mean) / (tf.sqrt(variance) + _scalar(float(epsilon), advantages.dtype))

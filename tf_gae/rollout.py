@@ -161,7 +161,9 @@ class RolloutCollector:
             normalizer.update(observations)
         distribution, values = self.model.policy_and_value(observations)
         actions = distribution.sample(seed=seed)
-        return tf.cast(actions, self._action_dtype), distribution.log_prob(actions), values
+        log_probs = distribution.log_prob(actions)
+        # The rollout records float32 whatever the model computes in.
+        return tf.cast(actions, self._action_dtype), tf.cast(log_probs, tf.float32), tf.cast(values, tf.float32)
 
     def collect_graph(self, first_observations: tf.Tensor) -> dict[str, tf.Tensor]:
         """The rollout as graph ops: T steps from `first_observations` [B, obs_dim]; the fields of :class:`Rollout`."""
@@ -217,11 +219,12 @@ class RolloutCollector:
         )
         arrays = dict(zip(names, written))
         rollout = {name: array.stack() for name, array in arrays.items()}  # [T, B, ...]
-        last_values = self.model.value(observations)  # V(s_T) [B]
+        last_values = tf.cast(self.model.value(observations), tf.float32)  # V(s_T) [B]
         final_values = tf.reshape(  # V(final observation) of every step; used only where truncated
             self.model.value(tf.reshape(rollout.pop("final_observations"), [-1, self.observation_size])),
             [num_steps, num_envs],
         )
+        final_values = tf.cast(final_values, tf.float32)
         # next_values[t] = values[t+1] inside episodes; V(final obs) at truncations; V(s_T) at the end.
         next_values = tf.concat([rollout["values"][1:], last_values[None]], axis=0)
         rollout["next_values"] = tf.where(rollout["truncated"], final_values, next_values)

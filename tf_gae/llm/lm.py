@@ -337,7 +337,8 @@ def _generate_graph(
     response_ids = tokens[:, prompt_length:]  # [B, R]
     is_eos = tf.cast(tf.equal(response_ids, eos_id), tf.int32)  # [B, R]
     # mask_t = 1 ⇔ no EOS strictly before t: up to and including the first EOS
-    response_mask = tf.cast(tf.equal(tf.cumsum(is_eos, axis=1, exclusive=True), 0), tf.float32)  # [B, R]
+    mask_dtype = model.compute_dtype  # float32 unless the model computes in another float type
+    response_mask = tf.cast(tf.equal(tf.cumsum(is_eos, axis=1, exclusive=True), 0), mask_dtype)  # [B, R]
     return response_ids, response_mask
 
 

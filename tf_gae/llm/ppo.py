@@ -220,6 +220,7 @@ class LMPPOTrainer:
         )  # fmt: skip
         scores = self.task.rewards(operands, responses.numpy(), mask.numpy())  # [B]
         log_probs, reference_log_probs, values = self._score_tokens(tf.constant(prompts), responses)
+        scores = tf.cast(scores, log_probs.dtype)  # the model's float type sets every quantity's
         rewards, kl = kl_penalty_rewards(
             scores, log_probs, reference_log_probs, mask, beta=config.kl_beta, estimator=config.kl_estimator
         )
@@ -305,7 +306,7 @@ class LMPPOTrainer:
                 take = lambda x: tf.gather(x, index)  # noqa: E731
                 loss, approx_kl, clip_fraction = self._policy_step(
                     take(prompts), take(batch.responses), take(batch.mask), take(batch.log_probs),
-                    take(advantages), tf.constant(config.clip_range),
+                    take(advantages), tf.constant(config.clip_range, advantages.dtype),
                 )  # fmt: skip
                 outputs["policy_loss"].append(loss)
                 outputs["approx_kl"].append(approx_kl)

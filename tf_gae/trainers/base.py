@@ -296,13 +296,18 @@ class Trainer:
         def flatten(x):  # [T, B, ...] -> [T·B, ...]
             return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
 
+        dtype = tf.as_dtype(self.model.compute_dtype)  # the update computes in the model's float type
+
+        def flatten_float(x):
+            return tf.cast(flatten(x), dtype)
+
         return dict(
             observations=tf.reshape(observations, [-1, observations.shape[-1]]),  # [N, obs_dim]
             actions=flatten(actions),  # [N] or [N, act_dim]
-            log_probs=flatten(rollout_tensors["log_probs"]),  # [N]
-            values=flatten(rollout_tensors["values"]),  # [N]
-            advantages=flatten(advantages),  # [N]
-            returns=flatten(returns),  # [N]
+            log_probs=flatten_float(rollout_tensors["log_probs"]),  # [N]
+            values=flatten_float(rollout_tensors["values"]),  # [N]
+            advantages=flatten_float(advantages),  # [N]
+            returns=flatten_float(returns),  # [N]
         )
 
     def descend(

@@ -144,7 +144,7 @@ class PPOTrainer(Trainer):
         sums = tf.zeros([len(self._METRICS)])
         steps = tf.constant(0)
         epochs = tf.constant(0)
-        last_kl = tf.constant(0.0)
+        last_kl = tf.zeros([], kl_limit.dtype)
         stop = tf.constant(False)
         for _ in tf.range(config.n_epochs):
             if stop:
@@ -173,7 +173,8 @@ class PPOTrainer(Trainer):
         self.optimizer.learning_rate.assign(learning_rate)
         kl_limit = 1.5 * config.target_kl if config.target_kl > 0 else float("inf")
         batch = self.flat_batch(rollout_tensors)  # GAE once, with the collecting values
-        sums, steps, epochs, last_kl = self._epochs_graph(batch, tf.cast(clip_range, tf.float32), tf.constant(kl_limit))
+        dtype = batch["advantages"].dtype  # the model's float type
+        sums, steps, epochs, last_kl = self._epochs_graph(batch, tf.cast(clip_range, dtype), tf.constant(kl_limit, dtype))
         return dict(
             **{f"sum_{name}": sums[index] for index, name in enumerate(self._METRICS)},
             steps=steps,
