@@ -5,7 +5,14 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["ConstantRewardEnv", "NaNRewardEnv", "DictObservationEnv", "register_test_envs"]
+__all__ = [
+    "ConstantRewardEnv",
+    "NaNRewardEnv",
+    "NaNObservationEnv",
+    "EmptyObservationEnv",
+    "DictObservationEnv",
+    "register_test_envs",
+]
 
 
 class ConstantRewardEnv(gym.Env):
@@ -48,6 +55,32 @@ class NaNRewardEnv(ConstantRewardEnv):
         return observation, (float("nan") if self._total > self.nan_after else reward), terminated, truncated, info
 
 
+class NaNObservationEnv(ConstantRewardEnv):
+    """Like ConstantRewardEnv, but the observation is NaN from step `nan_after` on; Box actions with `box=True`."""
+
+    def __init__(self, nan_after: int = 50, box: bool = False) -> None:
+        super().__init__()
+        self.nan_after = nan_after
+        self._total = 0
+        if box:
+            self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def step(self, action):
+        self._total += 1
+        observation, reward, terminated, truncated, info = super().step(action)
+        if self._total > self.nan_after:
+            observation = np.full_like(observation, np.nan)
+        return observation, reward, terminated, truncated, info
+
+
+class EmptyObservationEnv(ConstantRewardEnv):
+    """Observations of shape (0,): nothing for a policy to read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (0,), np.float32)
+
+
 class DictObservationEnv(ConstantRewardEnv):
     def __init__(self) -> None:
         super().__init__()
@@ -65,6 +98,9 @@ def register_test_envs() -> None:
     gym.register("ConstantRewardClock-v0", entry_point=ConstantRewardEnv, max_episode_steps=10, kwargs={"show_time": True})
     gym.register("NaNReward-v0", entry_point=NaNRewardEnv, max_episode_steps=10)
     gym.register("DictObservation-v0", entry_point=DictObservationEnv, max_episode_steps=10)
+    gym.register("NaNObservation-v0", entry_point=NaNObservationEnv, max_episode_steps=10)
+    gym.register("NaNObservationBox-v0", entry_point=NaNObservationEnv, max_episode_steps=10, kwargs={"box": True})
+    gym.register("EmptyObservation-v0", entry_point=EmptyObservationEnv, max_episode_steps=10)
     gym.register("NeedsMissingPackage-v0", entry_point=_needs_a_missing_package)
 
 

@@ -3,7 +3,6 @@ float64 loop, partial observations down to the networks, and a quick learning ch
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

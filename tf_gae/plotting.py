@@ -29,6 +29,7 @@ figures open.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -40,6 +41,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 __all__ = [
+    "complete_lines",
     "read_progress",
     "curves_on_common_grid",
     "plot_learning_curves",
@@ -101,6 +103,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def complete_lines(text: str) -> str:
+    """`text` without a last line that has no line end: a row a killed writer left half written."""
+    return text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+
+
 def read_progress(path: str | Path) -> dict[str, np.ndarray]:
     """Read a run's `progress.csv` into column name -> float64 array `[N]` (N = logged rows).
 
@@ -108,7 +115,8 @@ def read_progress(path: str | Path) -> dict[str, np.ndarray]:
       path: a run directory (its `progress.csv` is read) or the path of a `progress.csv` file.
 
     Returns:
-      A dict in the file's column order. Empty cells and `nan` become NaN (an interval in which no
+      A dict in the file's column order. A last line without a line end (a row a killed run left
+      half written) is not read, as `--resume` drops it. Empty cells and `nan` become NaN (an interval in which no
       episode finished has no episode statistics); `inf`/`-inf` are kept as numbers. A file with a
       header and no rows gives arrays of length 0.
 
@@ -119,8 +127,11 @@ def read_progress(path: str | Path) -> dict[str, np.ndarray]:
         nor empty. The one-line message names the file (and line and column) and the fix.
     """
     csv_path = _progress_file(path)
-    with csv_path.open(newline="", encoding="utf-8-sig") as f:
-        rows = [row for row in csv.reader(f)]
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{csv_path} is not UTF-8 text; it must be a CSV written by `tf-gae train`") from None
+    rows = list(csv.reader(io.StringIO(complete_lines(text), newline="")))
     # Line numbers are 1-based and count blank lines, which are skipped.
     numbered = [(i + 1, [cell.strip() for cell in row]) for i, row in enumerate(rows) if any(c.strip() for c in row)]
     fix = "it must be a CSV written by `tf-gae train` with a header row naming the columns"
@@ -158,6 +169,12 @@ def read_progress(path: str | Path) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------- aligning
+
+
+def _has_finite_points(run: dict[str, np.ndarray], column: str) -> bool:
+    if column not in run or "env_steps" not in run:
+        return True  # let _finite_points name what is missing
+    return bool(np.any(np.isfinite(run["env_steps"]) & np.isfinite(run[column])))
 
 
 def _finite_points(run: dict[str, np.ndarray], column: str, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -305,7 +322,14 @@ def _learning_curve_figure(
     FigureCanvasAgg(fig)  # attaches itself to fig; no pyplot, no global backend change
     ax = fig.add_subplot()
     color = "C0"
-    if num_runs == 1:
+    if num_runs == 1 and not _has_finite_points(runs[0], column):
+        # e.g. MountainCar-v0 for fewer steps than an episode takes: an honest empty figure, not an error
+        steps_run = runs[0]["env_steps"][np.isfinite(runs[0]["env_steps"])]
+        reach = f"{int(steps_run.max()):,} env steps" if steps_run.size else "this run"
+        ax.text(0.5, 0.5, f"no finite {_column_label(column).lower()} in {reach}\n(no episode finished?)",
+                transform=ax.transAxes, ha="center", va="center", color="0.35")
+        ax.plot([], [], color=color, lw=1.8, label=name)
+    elif num_runs == 1:
         steps, values = _finite_points(runs[0], column, str(run_dirs[0]))
         seed = (configs[0] or {}).get("seed")
         ax.plot(steps, values, color=color, lw=1.8, label=name if seed is None else f"{name} (seed {seed})")

@@ -24,26 +24,60 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from tf_gae._tf import tf
 
-__all__ = ["Rollout", "RolloutCollector", "RewardScaler", "make_vector_env", "check_env_id"]
+__all__ = [
+    "Rollout",
+    "RolloutCollector",
+    "RewardScaler",
+    "NonFiniteObservation",
+    "make_vector_env",
+    "check_env_id",
+    "split_env_id",
+    "registered_spec",
+]
+
+
+class NonFiniteObservation(ValueError):
+    """The environment returned an observation with NaN or ±inf: nothing can be learned from it."""
+
+
+def split_env_id(env_id: str) -> tuple[str | None, str]:
+    """('module', 'EnvId') for gymnasium's `module:EnvId` form (the module registers the id when imported),
+    (None, env_id) otherwise. Imports nothing."""
+    if ":" not in env_id:
+        return None, env_id
+    module, _, name = env_id.partition(":")
+    if not module or not name:
+        raise ValueError(
+            f"environment {env_id!r} has an empty {'module' if not module else 'id'} around ':'; "
+            "pass module:EnvId (e.g. my_package.envs:MyEnv-v0) or a registered id such as CartPole-v1"
+        )
+    return module, name
 
 
 def check_env_id(env_id: str) -> None:
     """Raise ValueError with the fix if gymnasium does not know `env_id`.
 
-    gymnasium's `module:EnvId` form is accepted: the module is imported first (it registers the env).
+    gymnasium's `module:EnvId` form is accepted: the module is imported first (it registers the env), so
+    call this only with an id the user gave, never with one read from a file they did not vouch for.
     """
-    if ":" in env_id:
-        module, _, env_id = env_id.partition(":")
+    module, name = split_env_id(env_id)
+    if module is not None:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise ValueError(f"cannot import {module!r} for environment {env_id!r}: {error}") from None
+            raise ValueError(f"cannot import {module!r} for environment {name!r}: {error}") from None
     try:
-        gym.spec(env_id)
+        gym.spec(name)
     except gym.error.Error as error:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...
         raise ValueError(
-            f"unknown environment id {env_id!r} ({error}); pass a registered id such as CartPole-v1"
+            f"unknown environment id {name!r} ({error}); pass a registered id such as CartPole-v1"
         ) from None
+
+
+def registered_spec(env_id: str) -> gym.envs.registration.EnvSpec | None:
+    """The registry's entry for `env_id` (its `module:` part ignored) if it is registered already; imports
+    nothing, so it is safe on an id read from a run directory."""
+    return gym.registry.get(env_id.rpartition(":")[2])
 
 
 def make_vector_env(env_id: str, num_envs: int, *, asynchronous: bool = False) -> gym.vector.VectorEnv:
@@ -141,6 +175,7 @@ class RolloutCollector:
         self._running_lengths = np.zeros(env.num_envs, np.int64)
         self._finished_returns: list[float] = []
         self._finished_lengths: list[int] = []
+        self.failure: Exception | None = None  # what the environment raised inside the last graph call
         self.observation_size = int(env.single_observation_space.shape[0])
         action_shape = () if self.discrete else (model.action_spec.size,)
         self._action_dtype = tf.int32 if self.discrete else tf.float32
@@ -234,7 +269,12 @@ class RolloutCollector:
 
     def _step_environments(self, actions: np.ndarray):
         env_actions = actions if self.discrete else np.clip(actions, self.action_low, self.action_high)
-        next_observations, rewards, terminated, truncated, info = self.env.step(env_actions)
+        try:
+            next_observations, rewards, terminated, truncated, info = self.env.step(env_actions)
+            self._check_finite(next_observations, "step")
+        except Exception as error:  # kept, so that `run` raises it as itself and not as a TensorFlow error
+            self.failure = error
+            raise
         rewards = np.asarray(rewards, np.float32)
         terminated = np.asarray(terminated, bool)
         truncated = np.asarray(truncated, bool) & ~terminated  # both at once is a termination: no bootstrap
@@ -251,11 +291,21 @@ class RolloutCollector:
         self._observations = np.asarray(next_observations, np.float32)
         return self._observations, rewards, terminated, truncated, final_observations
 
+    def _check_finite(self, observations: Any, where: str) -> None:
+        observations = np.asarray(observations)
+        if not np.all(np.isfinite(observations)):
+            envs = np.flatnonzero(~np.all(np.isfinite(observations.reshape(len(observations), -1)), axis=1))
+            raise NonFiniteObservation(
+                f"the environment's {where} returned a non-finite observation (NaN or inf) in env(s) "
+                f"{envs.tolist()}; nothing can be learned from it: fix the environment or wrap it to clean its observations"
+            )
+
     # ------------------------------------------------------------------ the public side
 
     def reset(self, seed: int | None = None) -> None:
         """Reset every environment (env i gets seed + i) and the running episode statistics."""
         observations, _ = self.env.reset(seed=self.seed if seed is None else seed)
+        self._check_finite(observations, "reset")
         self._observations = np.asarray(observations, np.float32)
         self._running_returns[:] = 0.0
         self._running_lengths[:] = 0
@@ -275,5 +325,11 @@ class RolloutCollector:
         if self._observations is None:
             self.reset()
         self._finished_returns, self._finished_lengths = [], []
-        outputs = graph(tf.constant(self._observations), *args)
+        self.failure = None
+        try:
+            outputs = graph(tf.constant(self._observations), *args)
+        except tf.errors.OpError:
+            if self.failure is not None:  # the environment raised inside the graph: raise that, not TF's wrapper
+                raise self.failure from None
+            raise
         return outputs, self._finished_returns, self._finished_lengths

@@ -1,20 +1,32 @@
 """The run directory: config.json, progress.csv, checkpoints/, tb/, eval.json, learning_curve.png.
 
-Every write that replaces a file goes through a temporary file and `os.replace`, so a kill at any
-moment leaves either the old or the new file, never half of one. The training loop writes a progress
-row first and then saves a checkpoint; a resumed run restores the newest checkpoint and drops the
-progress rows written after it, so `env_steps` in progress.csv increases with no gap and no repeat.
-Checkpoints are `tf.train.Checkpoint` files (tensors only: loading executes nothing from the file).
+What a run directory is trusted with (a folder may come from someone else):
+- Nothing in it executes. config.json is plain JSON, checked field by field; checkpoints are
+  `tf.train.Checkpoint` files (tensors only). A config.json naming a `module:Id` environment is not
+  imported unless the caller says it trusts that module (the command: the same `--env`, or `--trust-run-dir`).
+- Nothing outside it is touched. Checkpoints are found by listing `checkpoints/` for `ckpt-N.index`,
+  never by following the paths in TensorFlow's `checkpoints/checkpoint` state file; a state file that
+  names anything outside is refused. Old checkpoints are deleted by name inside `checkpoints/` only.
+- No history is lost. Every write that replaces a file goes through a temporary file and `os.replace`,
+  so a kill at any moment leaves either the old or the new file. The training loop writes a progress row
+  first and then saves a checkpoint (`ckpt-0` is saved when the run is created); a resumed run restores
+  the newest checkpoint that reads back whole, falling back to older ones, and cuts progress.csv back to
+  it, so `env_steps` increases with no gap and no repeat. Progress rows with no checkpoint to resume them
+  are refused, never silently dropped.
+- One writer at a time: training holds an exclusive `flock` on `.lock` (the holder's PID inside); the
+  kernel releases it when the process ends, however it ends.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import math
 import os
 import platform
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -27,6 +39,7 @@ from tf_gae._tf import tf
 __all__ = [
     "RunDirectory",
     "RunDirectoryError",
+    "RunCheckpoints",
     "default_run_dir",
     "package_versions",
     "episode_returns",
@@ -84,36 +97,81 @@ class RunDirectory:
 
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> "RunDirectory":
-        """A new run. Refuses a folder that already holds files, so nothing is ever overwritten."""
+        """A new run, locked by this process (:meth:`lock`). Refuses a folder that already holds files, so
+        nothing is ever overwritten, and one another process is creating at the same moment."""
         path = cls.check_new(path)
-        path.mkdir(parents=True, exist_ok=True)
-        record = dict(config)
-        record["versions"] = package_versions()
-        _atomic_write_text(path / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-        return cls(path, record)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunDirectoryError(f"cannot create run directory {path} ({error.strerror}); choose another --run-dir") from None
+        run = cls(path, dict(config))
+        run.lock()
+        if (path / "config.json").exists():  # another process created this run since check_new
+            run.unlock()
+            raise RunDirectoryError(f"run directory {path} already holds a run; pass --resume to continue it, or choose another --run-dir")
+        run.config["versions"] = package_versions()
+        _atomic_write_text(path / "config.json", json.dumps(run.config, indent=2, sort_keys=True) + "\n")
+        return run
 
     @staticmethod
     def check_new(path: str | Path) -> Path:
-        """`path`, if a new run may be written there (absent or an empty folder); else RunDirectoryError."""
+        """`path`, if a new run may be written there (absent, or a folder empty but for a lock file, whose
+        nearest existing ancestor is a writable folder); else RunDirectoryError."""
         path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            what = "a run" if (path / "config.json").exists() else "files"
+        if path.exists() and (not path.is_dir() or any(p.name != ".lock" for p in path.iterdir())):
+            what = "a run" if (path / "config.json").exists() else ("files" if path.is_dir() else "a file in its place")
             raise RunDirectoryError(
                 f"run directory {path} already holds {what}; pass --resume to continue it, or choose another --run-dir"
             )
+        ancestor = path.absolute()
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is a file; choose another --run-dir")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is not writable; choose another --run-dir")
         return path
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDirectory":
+        """An existing run, read only: config.json must be a JSON object (its fields are checked by the caller)."""
         path = Path(path)
         config_path = path / "config.json"
         if not config_path.is_file():
             raise RunDirectoryError(f"{path} is not a run directory (no config.json); pass the folder `tf-gae train` wrote")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RunDirectoryError(f"{config_path} is not valid JSON ({error}); it was not written by tf-gae") from None
+        if not isinstance(config, dict):
+            raise RunDirectoryError(f"{config_path} holds a JSON {type(config).__name__}, not an object; it was not written by tf-gae")
         return cls(path, config)
+
+    # ------------------------------------------------------------------ one writer
+
+    def lock(self) -> None:
+        """Hold `.lock` exclusively until :meth:`unlock` or the end of this process (the kernel then frees it,
+        so a killed run leaves no stale lock). RunDirectoryError naming the holder's PID if another has it."""
+        descriptor = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(descriptor, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(descriptor)
+            raise RunDirectoryError(
+                f"run directory {self.path} is in use by process {holder} (tf-gae train); wait for it to end or "
+                "stop it, then pass --resume"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        self._lock_descriptor = descriptor
+
+    def unlock(self) -> None:
+        descriptor = getattr(self, "_lock_descriptor", None)
+        if descriptor is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            os.close(descriptor)
+            self._lock_descriptor = None
 
     # ------------------------------------------------------------------ progress.csv
 
@@ -122,36 +180,42 @@ class RunDirectory:
         return self.path / "progress.csv"
 
     def read_progress_rows(self) -> list[dict[str, str]]:
-        """The complete rows of progress.csv (a partly written last line, from a kill, is dropped)."""
-        if not self.progress_path.exists():
-            return []
-        text = self.progress_path.read_text(encoding="utf-8")
-        lines = text.splitlines(keepends=True)
-        if lines and not lines[-1].endswith("\n"):
-            lines = lines[:-1]
-        if not lines:
-            return []
-        reader = csv.DictReader(io.StringIO("".join(lines)))
-        header = reader.fieldnames or []
-        return [row for row in reader if len(row) == len(header) and None not in row.values()]
+        """The complete rows of progress.csv as text (a partly written last line, from a kill, is dropped).
 
-    def truncate_progress(self, max_env_steps: int) -> None:
-        """Keep only rows with env_steps ≤ `max_env_steps` (what the restored checkpoint covers)."""
-        rows = [row for row in self.read_progress_rows() if int(float(row["env_steps"])) <= max_env_steps]
+        The file is first checked by :func:`tf_gae.plotting.read_progress`, so the command that resumes a
+        run and the one that plots it accept and refuse the same files (RunDirectoryError, one line).
+        """
+        from tf_gae.plotting import complete_lines, read_progress
+
+        if not self.progress_path.exists() or not complete_lines(self.progress_path.read_text(encoding="utf-8")).strip():
+            return []  # killed before its header was whole: no rows
+        try:
+            read_progress(self.progress_path)
+        except ValueError as error:
+            raise RunDirectoryError(f"{error}; or start a new run") from None
+        reader = csv.DictReader(io.StringIO(complete_lines(self.progress_path.read_text(encoding="utf-8"))))
+        return list(reader)
+
+    def truncate_progress(self, max_env_steps: int) -> int:
+        """Keep only rows with env_steps ≤ `max_env_steps` (what the restored checkpoint covers); returns
+        how many complete rows were dropped."""
+        every_row = self.read_progress_rows()
+        rows = [row for row in every_row if float(row["env_steps"]) <= max_env_steps]
         if not rows:
             if self.progress_path.exists():
                 self.progress_path.unlink()
-            return
+            return len(every_row)
         columns = list(rows[0].keys())
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         _atomic_write_text(self.progress_path, buffer.getvalue())
+        return len(every_row) - len(rows)
 
     def append_progress(self, row: dict[str, Any], columns: Iterable[str]) -> None:
         columns = list(columns)
-        new_file = not self.progress_path.exists()
+        new_file = not self.progress_path.exists() or self.progress_path.stat().st_size == 0
         with open(self.progress_path, "a", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
             if new_file:
@@ -162,8 +226,8 @@ class RunDirectory:
 
     # ------------------------------------------------------------------ checkpoints and TensorBoard
 
-    def checkpoint_manager(self, checkpoint: tf.train.Checkpoint) -> tf.train.CheckpointManager:
-        return tf.train.CheckpointManager(checkpoint, str(self.path / "checkpoints"), max_to_keep=3)
+    def checkpoints(self, checkpoint: tf.train.Checkpoint, max_to_keep: int = 3) -> "RunCheckpoints":
+        return RunCheckpoints(self.path / "checkpoints", checkpoint, max_to_keep)
 
     def summary_writer(self) -> Any:
         return tf.summary.create_file_writer(str(self.path / "tb"))
@@ -172,8 +236,105 @@ class RunDirectory:
 
     def write_eval(self, result: dict[str, Any]) -> Path:
         path = self.path / "eval.json"
-        _atomic_write_text(path, json.dumps(result, sort_keys=True) + "\n")
+        try:
+            _atomic_write_text(path, json.dumps(result, sort_keys=True) + "\n")
+        except OSError as error:
+            raise RunDirectoryError(f"cannot write {path} ({error.strerror})") from None
         return path
+
+
+class RunCheckpoints:
+    """A run's `checkpoints/` folder, holding `ckpt-N.index` + `ckpt-N.data-*` for update counts N.
+
+    The checkpoints are whatever `ckpt-N.index` files the folder holds: TensorFlow's `checkpoint` state file
+    is written for its tools (relative names only) but never followed. Saving rotates out all but the
+    newest `max_to_keep`, deleting their files by name inside the folder. Restoring tries the newest first
+    and falls back to older ones when a checkpoint does not read back whole.
+    """
+
+    STATE_FILE = "checkpoint"
+    _INDEX = re.compile(r"ckpt-(\d+)\.index")
+
+    def __init__(self, folder: Path, checkpoint: tf.train.Checkpoint, max_to_keep: int = 3) -> None:
+        self.folder = Path(folder)
+        self.checkpoint = checkpoint
+        self.max_to_keep = max_to_keep
+
+    def numbers(self) -> list[int]:
+        """The update counts of the checkpoints on disk, oldest first (refuses a state file naming anything
+        outside the folder: someone crafted it)."""
+        self.check_state_file()
+        if not self.folder.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.folder.iterdir() if (m := self._INDEX.fullmatch(p.name)))
+
+    def check_state_file(self) -> None:
+        """RunDirectoryError if the folder is a link, or TensorFlow's state file names a checkpoint outside
+        it. A state file that is missing or unreadable is no matter: checkpoints are found by listing."""
+        if self.folder.is_symlink():
+            raise RunDirectoryError(f"{self.folder} is a link to {os.readlink(self.folder)}; a run directory's checkpoints are its own")
+        state = self.folder / self.STATE_FILE
+        try:
+            text = state.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return
+        for quoted in re.findall(r'"((?:[^"\\]|\\.)*)"', text):
+            if (self.folder / quoted).resolve().parent != self.folder.resolve():
+                raise RunDirectoryError(
+                    f"{state} names {quoted!r}, outside {self.folder}; a run directory's checkpoints are its own. "
+                    f"Delete that file to use the checkpoints inside (tf-gae finds them without it)"
+                )
+
+    def prefix(self, number: int) -> Path:
+        return self.folder / f"ckpt-{number}"
+
+    def save(self, number: int) -> Path:
+        """Write checkpoint `number` (the update count), then rotate out the oldest beyond max_to_keep."""
+        self.folder.mkdir(exist_ok=True)
+        prefix = self.prefix(number)
+        self.checkpoint.write(str(prefix))
+        kept = self.numbers()[-self.max_to_keep :]
+        names = "".join(f'all_model_checkpoint_paths: "ckpt-{n}"\n' for n in kept)
+        _atomic_write_text(self.folder / self.STATE_FILE, f'model_checkpoint_path: "ckpt-{kept[-1]}"\n{names}')
+        for path in self.folder.iterdir():
+            match = re.fullmatch(r"ckpt-(\d+)\.(index|data-\d{5}-of-\d{5})", path.name)
+            if match and int(match.group(1)) not in kept and path.is_file():
+                path.unlink()
+        return prefix
+
+    def restore_newest(self, *, partial: bool = False) -> tuple[int | None, list[str]]:
+        """Restore the newest checkpoint that reads back whole: (its number or None if there is none,
+        a note for each newer one that did not read). `partial`: the checkpoint may hold more objects than
+        this one (evaluation restores the model only). RunDirectoryError if checkpoints exist but none reads,
+        or one holds tensors of other shapes than this run's (its config.json and checkpoints disagree)."""
+        notes: list[str] = []
+        numbers = self.numbers()
+        for number in reversed(numbers):
+            try:
+                status = self.checkpoint.read(str(self.prefix(number)))
+                if partial:
+                    status.expect_partial()
+                else:
+                    status.assert_existing_objects_matched()
+            except (ValueError, AssertionError) as error:
+                raise RunDirectoryError(
+                    f"{self.prefix(number)} does not fit this run's model ({_first_line(error)}); "
+                    "its config.json and checkpoints disagree: start a new run"
+                ) from None
+            except Exception as error:  # truncated, deleted or garbled files: try the one before
+                notes.append(f"ckpt-{number} is unreadable ({type(error).__name__}: {_first_line(error)})")
+                continue
+            return number, notes
+        if numbers:
+            raise RunDirectoryError(
+                f"no checkpoint in {self.folder} reads back ({'; '.join(notes)}); the run cannot be resumed: start a new run"
+            )
+        return None, notes
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 def _format(value: Any) -> str:

@@ -29,9 +29,19 @@ from tf_gae._tf import tf
 from tf_gae.advantages import gae, normalize_advantages
 from tf_gae.distribute import batch_gradients, check_even_split
 from tf_gae.models import action_spec_from_space, build_actor_critic
-from tf_gae.rollout import Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
+from tf_gae.rollout import NonFiniteObservation, Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
 
-__all__ = ["TrainerConfig", "Trainer", "ConfigError", "TrainingDiverged", "PROGRESS_COLUMNS", "check_environment", "build_model", "TorchStyleRMSprop"]
+__all__ = [
+    "TrainerConfig",
+    "Trainer",
+    "ConfigError",
+    "TrainingDiverged",
+    "PROGRESS_COLUMNS",
+    "check_environment",
+    "build_model",
+    "flag_name",
+    "TorchStyleRMSprop",
+]
 
 
 class ConfigError(ValueError):
@@ -39,7 +49,8 @@ class ConfigError(ValueError):
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss, a metric, a weight or a running statistic became NaN or infinite, or the environment gave a
+    non-finite observation: training stops before checkpointing it, so the last good checkpoint is kept."""
 
 
 PROGRESS_COLUMNS = [
@@ -60,6 +71,35 @@ PROGRESS_COLUMNS = [
 
 def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
+
+
+_FLAG_NAMES = {"env_id": "env", "asynchronous_envs": "async-envs"}  # config field -> flag, where they differ
+
+
+def flag_name(field_name: str) -> str:
+    """The command-line flag of a configuration field: `lam` -> `--lam`, `env_id` -> `--env`."""
+    return "--" + _FLAG_NAMES.get(field_name, field_name.replace("_", "-"))
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Whether `value` (from Python or from config.json) is of a field's declared type, exactly: a bool is
+    not a number, a string is not a bool, a number is not a tuple of layer widths."""
+    whole = lambda x: isinstance(x, int) and not isinstance(x, bool)  # noqa: E731
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation == "int":
+        return whole(value)
+    if annotation == "float":
+        return whole(value) or isinstance(value, float)
+    if annotation == "str":
+        return isinstance(value, str)
+    if annotation == "tuple[int, ...]":
+        return isinstance(value, (tuple, list)) and all(whole(x) for x in value)
+    raise TypeError(f"no type check for a configuration field annotated {annotation!r}")
+
+
+_TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string",
+               "tuple[int, ...]": "a list of whole numbers"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,10 +133,15 @@ class TrainerConfig:
         self.validate()
 
     def validate(self) -> None:
+        for config_field in dataclasses.fields(self):  # types first: the checks below compare values
+            value = getattr(self, config_field.name)
+            if not _has_type(value, str(config_field.type)):
+                wanted = _TYPE_WORDS[str(config_field.type)]
+                raise ConfigError(f"{flag_name(config_field.name)} must be {wanted}, got {value!r}")
+
         def need(condition: bool, name: str, wanted: str) -> None:
             if not condition:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{flag} must be {wanted}, got {getattr(self, name)!r}")
+                raise ConfigError(f"{flag_name(name)} must be {wanted}, got {getattr(self, name)!r}")
 
         for name in ("total_steps", "num_envs", "n_steps", "log_every_steps"):
             value = getattr(self, name)
@@ -143,7 +188,7 @@ class TrainerConfig:
         if unknown:
             raise ConfigError(f"unknown configuration keys {unknown} for {cls.__name__}")
         values = dict(values)
-        if "hidden_sizes" in values:
+        if isinstance(values.get("hidden_sizes"), list):  # JSON has no tuples
             values["hidden_sizes"] = tuple(values["hidden_sizes"])
         return cls(**values)
 
@@ -153,15 +198,22 @@ def check_environment(env_id: str) -> tuple[gym.Space, gym.Space]:
     check_env_id(env_id)
     try:
         env = gym.make(env_id)
-    except gym.error.Error as error:  # e.g. DependencyNotInstalled
-        raise ValueError(f"cannot create {env_id}: {error}") from None
+    except Exception as error:  # DependencyNotInstalled, or an ImportError of a package the env needs
+        text = (str(error).strip().splitlines() or [""])[0]
+        kind = "" if isinstance(error, gym.error.Error) else f"{type(error).__name__}: "
+        raise ValueError(f"cannot create {env_id}: {kind}{text}") from None
     try:
         observation_space, action_space = env.observation_space, env.action_space
     finally:
         env.close()
-    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
+    if not (
+        isinstance(observation_space, gym.spaces.Box)
+        and len(observation_space.shape) == 1
+        and observation_space.shape[0] >= 1
+    ):
         raise ValueError(
-            f"{env_id} has observation space {observation_space}: only flat (1-D) Box observations are supported"
+            f"{env_id} has observation space {observation_space}: only flat (1-D) Box observations of at least "
+            "one number are supported"
         )
     action_spec_from_space(action_space)  # raises for unsupported action spaces
     return observation_space, action_space
@@ -422,12 +474,40 @@ class Trainer:
         self.check_finite(metrics, updates)
         return metrics
 
+    finite_metric_names: tuple[str, ...] = ("loss", "grad_norm")
+    """Metrics that are finite in any healthy update (explained_variance may be NaN: constant targets)."""
+
     def check_finite(self, metrics: dict[str, float], updates: str) -> None:
-        if not math.isfinite(metrics["loss"]) or not math.isfinite(metrics["grad_norm"]):
+        bad = {name: metrics[name] for name in self.finite_metric_names if not math.isfinite(metrics[name])}
+        if bad:
+            shown = ", ".join(f"{name}={value}" for name, value in bad.items())
             raise TrainingDiverged(
-                f"non-finite loss at update {updates} "
-                f"(loss={metrics['loss']}, grad_norm={metrics['grad_norm']}); lower --learning-rate or set "
+                f"non-finite loss at update {updates} ({shown}); lower --learning-rate or set "
                 "--max-grad-norm; the last good checkpoint is kept"
+            )
+
+    @functools.cached_property
+    def _state_is_finite(self) -> Callable[[], tf.Tensor]:
+        def all_finite() -> tf.Tensor:
+            floats = [v for v in self.checkpoint_variables() if tf.as_dtype(v.dtype).is_floating]
+            return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in floats]))
+
+        return tf.function(all_finite)
+
+    def checkpoint_variables(self) -> list[tf.Variable]:
+        """Every variable :meth:`checkpoint` saves: weights, optimizer slots, observation and return statistics."""
+        variables = list(self.model.variables) + list(self.optimizer.variables)
+        if self.collector.reward_scaler is not None:
+            variables += list(self.collector.reward_scaler.statistics.variables)
+        return variables
+
+    def check_state_finite(self, updates: str) -> None:
+        """TrainingDiverged if a weight, optimizer slot or running statistic is NaN/inf, so that such a
+        state is never checkpointed (the last good checkpoints are kept)."""
+        if not bool(self._state_is_finite()):
+            raise TrainingDiverged(
+                f"non-finite weights or running statistics after update {updates}; lower --learning-rate or "
+                "check the environment's observations and rewards; the last good checkpoint is kept"
             )
 
     # ------------------------------------------------------------------ the loop
@@ -444,7 +524,10 @@ class Trainer:
         start_update = int(self.updates.numpy())
         # A resumed run cannot restore the environments' internal state: start fresh episodes, with a seed
         # that depends on where we are so that resumed runs are reproducible too.
-        self.collector.reset(seed=config.seed + 7919 * start_update)
+        try:
+            self.collector.reset(seed=config.seed + 7919 * start_update)
+        except NonFiniteObservation as error:
+            raise TrainingDiverged(f"{error}; the last good checkpoint is kept") from None
         returns: list[float] = []
         lengths: list[int] = []
         recent_returns: collections.deque[float] = collections.deque(maxlen=20)
@@ -457,10 +540,14 @@ class Trainer:
             # All updates up to the next row in one graph call; the first call of a run does one update
             # alone (it pays the graph's one-time initialisation, so later calls measure steady training).
             chunk = 1 if update == start_update else row_end - update
-            raw_sums, episode_returns, episode_lengths = self.collector.run(self._iterate, tf.constant(chunk))
-            raw = dict(zip(self.raw_metric_names, raw_sums.numpy().tolist()))
             span = f"{update + 1}" if chunk == 1 else f"{update + 1}–{update + chunk}"
+            try:
+                raw_sums, episode_returns, episode_lengths = self.collector.run(self._iterate, tf.constant(chunk))
+            except NonFiniteObservation as error:
+                raise TrainingDiverged(f"{error} (during update {span}); the last good checkpoint is kept") from None
+            raw = dict(zip(self.raw_metric_names, raw_sums.numpy().tolist()))
             metrics = self.finish_metrics(raw, num_updates=chunk, updates=span)
+            self.check_state_finite(span)
             update += chunk
             returns += episode_returns
             lengths += episode_lengths

@@ -127,9 +127,11 @@ class PPOTrainer(Trainer):
                 clip_fraction=surrogate.clip_fraction,
             )
 
-        # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied.
-        loss, metrics, grad_norm = self.descend(losses, batch, apply=lambda m: m["approx_kl"] <= kl_limit)
-        return dict(loss=loss, grad_norm=grad_norm, within_kl=metrics["approx_kl"] <= kl_limit, **metrics)
+        # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied. A NaN approx_kl is
+        # not a KL stop (NaN > limit is false): the step goes on to `descend`, which never applies a
+        # non-finite gradient, and the NaN reaches the metrics, which stop training with the clear message.
+        loss, metrics, grad_norm = self.descend(losses, batch, apply=lambda m: ~(m["approx_kl"] > kl_limit))
+        return dict(loss=loss, grad_norm=grad_norm, within_kl=~(metrics["approx_kl"] > kl_limit), **metrics)
 
     _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")
     raw_metric_names = tuple(f"sum_{name}" for name in _METRICS) + (
@@ -184,6 +186,8 @@ class PPOTrainer(Trainer):
             learning_rate=tf.cast(learning_rate, tf.float32),
             clip_range=tf.cast(clip_range, tf.float32),
         )
+
+    finite_metric_names = ("loss", "grad_norm", "approx_kl")
 
     def finish_metrics(self, sums: dict[str, float], num_updates: int, updates: str) -> dict[str, float]:
         steps = round(sums["steps"])  # minibatch steps applied over the `num_updates` updates
