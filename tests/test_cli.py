@@ -71,8 +71,8 @@ def test_train_evaluate_plot_and_refuse_to_overwrite(tmp_path):
     assert record["env"] == "CartPole-v1" and record["episodes"] == 3 and record["deterministic"] is True
     assert record["env_steps"] == 3200 and record["mean_return"] >= 8
     training_eval = json.loads((run_dir / "eval.json").read_text())
-    assert training_eval["episodes"] == 2, "evaluate leaves training's eval.json alone unless --save"
-    saved = tf_gae("evaluate", str(run_dir), "--episodes", "3", "--seed", "5", "--save")
+    assert training_eval["episodes"] == 2, "evaluate leaves training's eval.json alone unless --write"
+    saved = tf_gae("evaluate", str(run_dir), "--episodes", "3", "--seed", "5", "--write")
     assert saved.returncode == 0 and json.loads(saved.stdout.strip().splitlines()[-1]) == record
     assert json.loads((run_dir / "eval.json").read_text()) == record
 

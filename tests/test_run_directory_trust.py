@@ -347,7 +347,7 @@ def test_progress_files_are_read_the_same_way_by_plot_and_resume(capsys, run_cop
 def test_evaluate_prints_its_result_even_when_it_cannot_write(capsys, run_copy):
     (run_copy / "eval.json").unlink()
     (run_copy / "eval.json").mkdir()  # unwritable as a file, whoever runs the test (root included)
-    assert main(["evaluate", str(run_copy), "--episodes", "2", "--save"]) == 2
+    assert main(["evaluate", str(run_copy), "--episodes", "2", "--write"]) == 2
     out, err = capsys.readouterr()
     assert json.loads(out)["episodes"] == 2
     assert [line for line in err.splitlines() if line.strip()] == [

@@ -3,14 +3,21 @@
 The kernel and its relatives live in :mod:`tf_gae.advantages` (chapters 2-4 explain them).
 """
 
-from tf_gae.advantages import (
-    GAEOutput,
-    discounted_returns,
-    gae,
-    lambda_returns,
-    normalize_advantages,
-    td_residuals,
-)
+import importlib
+from typing import Any
+
+_LAZY = {name: "tf_gae.advantages" for name in
+         ("GAEOutput", "gae", "td_residuals", "lambda_returns", "discounted_returns", "normalize_advantages")}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """Import TensorFlow on first use of the kernel, not on `import tf_gae` (`tf-gae --help` stays quick)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tf_gae' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -56,27 +56,27 @@ def _int_tuple(text: str) -> tuple[int, ...]:
 
 
 def _flag(field_name: str) -> str:
-    from tf_gae.trainers.base import flag_name
+    from tf_gae.config import flag_name
 
     return flag_name(field_name)
 
 
 def _config_fields():
     """Every configuration field of every algorithm, once (the first class's help text)."""
-    from tf_gae.trainers import ALGORITHMS
+    from tf_gae.config import CONFIGS
 
     fields = {}
-    for config_class, _ in ALGORITHMS.values():
+    for config_class in CONFIGS.values():
         for config_field in dataclasses.fields(config_class):
             fields.setdefault(config_field.name, config_field)
     return list(fields.values())
 
 
 def _defaults_by_algo(name: str) -> str:
-    from tf_gae.trainers import ALGORITHMS
+    from tf_gae.config import CONFIGS
 
     defaults = []
-    for algo, (config_class, _) in ALGORITHMS.items():
+    for algo, config_class in CONFIGS.items():
         for config_field in dataclasses.fields(config_class):
             if config_field.name == name:
                 value = config_field.default
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=20)
     evaluate.add_argument("--seed", type=int, default=10_000, help="episode i uses seed + i (0 ≤ seed < 2^31)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
-    evaluate.add_argument("--save", action="store_true", help="also write the result to RUN_DIR/eval.json (replacing training's)")
+    evaluate.add_argument("--write", action="store_true", help="also write the result to RUN_DIR/eval.json (replacing training's)")
     evaluate.add_argument("--env", dest="env_id", default=None, help="the run's module:Id environment, to allow importing its module")
     evaluate.add_argument("--trust-run-dir", action="store_true", help=_TRUST_HELP)
 
@@ -411,7 +411,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     mean, std, _ = evaluate_policy(model, config.env_id, args.episodes, args.seed, deterministic=not args.stochastic)
     result = _eval_record(config.env_id, args.episodes, mean, std, not args.stochastic, env_steps)
     print(json.dumps(result, sort_keys=True), flush=True)  # the result first: a failed write loses nothing
-    if args.save:
+    if args.write:
         try:
             run.write_eval(result)
         except RunDirectoryError as error:

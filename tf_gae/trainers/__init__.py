@@ -6,7 +6,8 @@
 """
 
 from tf_gae.trainers.a2c import A2CConfig, A2CTrainer
-from tf_gae.trainers.base import ConfigError, TrainingDiverged
+from tf_gae.config import ConfigError
+from tf_gae.trainers.base import TrainingDiverged
 from tf_gae.trainers.ppo import PPOConfig, PPOTrainer
 from tf_gae.trainers.reinforce import ReinforceConfig, ReinforceTrainer
 

@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -27,6 +26,7 @@ import numpy as np
 
 from tf_gae._tf import tf
 from tf_gae.advantages import gae, normalize_advantages
+from tf_gae.config import ConfigError, TrainerConfig, flag_name
 from tf_gae.distribute import batch_gradients, check_even_split
 from tf_gae.models import action_spec_from_space, build_actor_critic
 from tf_gae.rollout import NonFiniteObservation, Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
@@ -42,10 +42,6 @@ __all__ = [
     "flag_name",
     "TorchStyleRMSprop",
 ]
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value; the message names the field and the fix."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,130 +63,6 @@ PROGRESS_COLUMNS = [
     "explained_variance",
     "grad_norm",
 ]
-
-
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
-
-_FLAG_NAMES = {"env_id": "env", "asynchronous_envs": "async-envs"}  # config field -> flag, where they differ
-
-
-def flag_name(field_name: str) -> str:
-    """The command-line flag of a configuration field: `lam` -> `--lam`, `env_id` -> `--env`."""
-    return "--" + _FLAG_NAMES.get(field_name, field_name.replace("_", "-"))
-
-
-def _has_type(value: Any, annotation: str) -> bool:
-    """Whether `value` (from Python or from config.json) is of a field's declared type, exactly: a bool is
-    not a number, a string is not a bool, a number is not a tuple of layer widths."""
-    whole = lambda x: isinstance(x, int) and not isinstance(x, bool)  # noqa: E731
-    if annotation == "bool":
-        return isinstance(value, bool)
-    if annotation == "int":
-        return whole(value)
-    if annotation == "float":
-        return whole(value) or isinstance(value, float)
-    if annotation == "str":
-        return isinstance(value, str)
-    if annotation == "tuple[int, ...]":
-        return isinstance(value, (tuple, list)) and all(whole(x) for x in value)
-    raise TypeError(f"no type check for a configuration field annotated {annotation!r}")
-
-
-_TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string",
-               "tuple[int, ...]": "a list of whole numbers"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    """Settings shared by every trainer; each field's `help` is its docstring (and its CLI help)."""
-
-    env_id: str = _help("gymnasium environment id (1-D Box observations; Discrete or 1-D Box actions)", default="CartPole-v1")
-    total_steps: int = _help(
-        "environment steps to train for, summed over all environments (whole rollouts only: never more)",
-        default=100_000,
-    )
-    seed: int = _help("seed for the environments, the network initialisation and action sampling", default=0)
-    num_envs: int = _help("environments stepped in parallel (B)", default=8)
-    n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=5)
-    gamma: float = _help("discount γ in [0, 1]", default=0.99)
-    lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.95)
-    learning_rate: float = _help("optimizer step size", default=7e-4)
-    optimizer: str = _help("'rmsprop' (as A2C's paper and SB3) or 'adam'", default="rmsprop")
-    value_coef: float = _help("weight c_v of the value loss", default=0.5)
-    entropy_coef: float = _help("weight c_e of the entropy bonus", default=0.0)
-    max_grad_norm: float = _help("clip the global gradient norm to this (0 = no clipping)", default=0.5)
-    normalize_advantages: bool = _help("standardise advantages over each batch before the policy loss", default=False)
-    hidden_sizes: tuple[int, ...] = _help("hidden layer widths of each MLP", default=(64, 64))
-    shared_trunk: bool = _help("one MLP feeding both heads instead of separate policy and value MLPs", default=False)
-    normalize_observations: bool = _help("normalise observations by running mean and std (saved with the model)", default=False)
-    normalize_rewards: bool = _help("scale rewards by the running std of the discounted return (SB3 VecNormalize)", default=False)
-    asynchronous_envs: bool = _help("step environments in subprocesses (gymnasium AsyncVectorEnv)", default=False)
-    log_every_steps: int = _help("write a progress row and a checkpoint about every this many env steps", default=2_000)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        for config_field in dataclasses.fields(self):  # types first: the checks below compare values
-            value = getattr(self, config_field.name)
-            if not _has_type(value, str(config_field.type)):
-                wanted = _TYPE_WORDS[str(config_field.type)]
-                raise ConfigError(f"{flag_name(config_field.name)} must be {wanted}, got {value!r}")
-
-        def need(condition: bool, name: str, wanted: str) -> None:
-            if not condition:
-                raise ConfigError(f"{flag_name(name)} must be {wanted}, got {getattr(self, name)!r}")
-
-        for name in ("total_steps", "num_envs", "n_steps", "log_every_steps"):
-            value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, "a whole number ≥ 1")
-        need(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "seed", "a whole number in [0, 2^31)")
-        for name in ("gamma", "lam"):
-            value = getattr(self, name)
-            need(isinstance(value, (int, float)) and 0.0 <= value <= 1.0, name, "a number in [0, 1]")
-        need(self.learning_rate > 0 and math.isfinite(self.learning_rate), "learning_rate", "a positive number")
-        need(self.optimizer in ("rmsprop", "adam"), "optimizer", "'rmsprop' or 'adam'")
-        for name in ("value_coef", "entropy_coef", "max_grad_norm"):
-            value = getattr(self, name)
-            need(value >= 0 and math.isfinite(value), name, "a non-negative number")
-        need(
-            len(self.hidden_sizes) >= 1 and all(isinstance(h, int) and h >= 1 for h in self.hidden_sizes),
-            "hidden_sizes",
-            "one or more positive layer widths, e.g. 64,64",
-        )
-        need(isinstance(self.env_id, str) and bool(self.env_id), "env_id", "a gymnasium environment id")
-        need(
-            self.total_steps >= self.num_envs * self.n_steps,
-            "total_steps",
-            f"at least one rollout, num_envs × n_steps = {self.num_envs * self.n_steps}",
-        )
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.n_steps
-
-    @property
-    def num_updates(self) -> int:
-        """Whole rollouts that fit in the budget: training never runs past `total_steps`."""
-        return self.total_steps // self.steps_per_update
-
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["hidden_sizes"] = list(self.hidden_sizes)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainerConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ConfigError(f"unknown configuration keys {unknown} for {cls.__name__}")
-        values = dict(values)
-        if isinstance(values.get("hidden_sizes"), list):  # JSON has no tuples
-            values["hidden_sizes"] = tuple(values["hidden_sizes"])
-        return cls(**values)
 
 
 def check_environment(env_id: str) -> tuple[gym.Space, gym.Space]:

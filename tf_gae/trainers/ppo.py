@@ -19,12 +19,12 @@ approx_kl exceeds 1.5·target_kl, and that minibatch's step is not applied (as S
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 from tf_gae._tf import tf
 from tf_gae.advantages import normalize_advantages
-from tf_gae.trainers.base import PROGRESS_COLUMNS, ConfigError, Trainer, TrainerConfig, _help, explained_variance
+from tf_gae.config import PPOConfig
+from tf_gae.trainers.base import PROGRESS_COLUMNS, Trainer, explained_variance
 
 __all__ = ["PPOConfig", "PPOTrainer", "SurrogateTerms", "clipped_surrogate"]
 
@@ -51,37 +51,6 @@ def clipped_surrogate(
     clip_fraction = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, log_probs.dtype))
     approx_kl = tf.reduce_mean((ratio - 1.0) - log_ratio)
     return SurrogateTerms(loss, tf.stop_gradient(clip_fraction), tf.stop_gradient(approx_kl))
-
-
-@dataclass(frozen=True)
-class PPOConfig(TrainerConfig):
-    """PPO with GAE. Defaults are RL Zoo's tuned CartPole-v1 settings."""
-
-    n_steps: int = _help("steps per environment in one rollout (T)", default=32)
-    gamma: float = _help("discount γ in [0, 1]", default=0.98)
-    lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.8)
-    learning_rate: float = _help("optimizer step size (the start value when annealed)", default=1e-3)
-    optimizer: str = _help("'adam' (as PPO's paper) or 'rmsprop'", default="adam")
-    normalize_advantages: bool = _help("standardise advantages per minibatch", default=True)
-    n_epochs: int = _help("passes over each rollout", default=20)
-    batch_size: int = _help("samples per minibatch (the rollout has num_envs × n_steps)", default=256)
-    clip_range: float = _help("ε of the clipped surrogate (the start value when annealed)", default=0.2)
-    clip_range_vf: float = _help("ε_V of value-function clipping (0 = no value clipping)", default=0.0)
-    target_kl: float = _help("stop a rollout's epochs once approx_kl > 1.5 × this (0 = never)", default=0.0)
-    anneal_lr: bool = _help("decay the learning rate linearly to 0 over training", default=True)
-    anneal_clip: bool = _help("decay clip_range linearly to 0 over training", default=True)
-
-    def validate(self) -> None:
-        super().validate()
-        for name in ("n_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number ≥ 1, got {value!r}")
-        if not 0.0 < self.clip_range < 1.0:
-            raise ConfigError(f"--clip-range must lie in (0, 1), got {self.clip_range!r}; PPO uses 0.1–0.3")
-        for name in ("clip_range_vf", "target_kl"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 0 (0 turns it off), got {getattr(self, name)!r}")
 
 
 class PPOTrainer(Trainer):
