@@ -439,7 +439,9 @@ def _line_of(function: Any, text: str) -> str:
 def walk_through(seed: int) -> dict[str, float]:
     """Print the code path from rollout to optimizer step, running each part of one A2C update."""
     import tf_gae
+    import tf_gae.losses
     from tf_gae.advantages import gae
+    from tf_gae.learner import Learner
     from tf_gae.rollout import RolloutCollector
     from tf_gae.trainers import A2CConfig, A2CTrainer
     from tf_gae.trainers.base import Trainer
@@ -463,7 +465,7 @@ def walk_through(seed: int) -> dict[str, float]:
         print(f"     env 0: R^λ_t {np.round(returns[:, 0].numpy(), 3)}")
         print(f"  3. Losses  {_line_of(Trainer._losses, 'policy_loss = ')}  Trainer._losses")
         print("     L_π = −mean(log π(a_t|s_t) · Â_t),  L_V = mean((V(s_t) − R^λ_t)²),  L = L_π + c_v L_V − c_e H")
-        print(f"  4. Optimizer step  {_line_of(Trainer.descend, 'apply_gradients')}  Trainer.descend")
+        print(f"  4. Optimizer step  {_line_of(Learner.step, 'apply_gradients')}  Learner.step")
         print(f"     ∇L by GradientTape, clipped to global norm {config.max_grad_norm}, applied by {config.optimizer} "
               f"(lr {config.learning_rate}) unless non-finite.")
         before = [v.numpy().copy() for v in trainer.model.trainable_variables]
@@ -471,7 +473,7 @@ def walk_through(seed: int) -> dict[str, float]:
         change = math.sqrt(sum(float(np.sum((v.numpy() - b) ** 2)) for v, b in zip(trainer.model.trainable_variables, before)))
         print(f"     this update: L_π {metrics['policy_loss']:+.4f}, L_V {metrics['value_loss']:.4f}, entropy "
               f"{metrics['entropy']:.4f}, |∇L| {metrics['grad_norm']:.3f} → parameters moved by {change:.4f} (L2)")
-        print(f"  PPO's step replaces 3: the clipped surrogate  {_where(tf_gae.trainers.ppo.clipped_surrogate)}, "
+        print(f"  PPO's step replaces 3: the clipped surrogate  {_where(tf_gae.losses.clipped_surrogate)}, "
               "several shuffled minibatch epochs per rollout.")
         print("  GAE (step 2) has nothing to optimise; gradient descent happens only in step 4.\n")
         return dict(metrics, parameter_change=change)

@@ -158,7 +158,7 @@ def test_walk_through_names_the_lines_that_do_each_step(quick):
     expected = {
         "RolloutCollector.collect_graph": "def collect_graph",
         "Trainer._losses": "policy_loss = ",
-        "Trainer.descend": "apply_gradients",
+        "Learner.step": "apply_gradients",
     }
     for name, text in expected.items():
         match = re.search(r"(tf_gae/[\w/]+\.py):(\d+)\s+" + re.escape(name), stdout)

@@ -2,8 +2,8 @@
 
 A two-step problem with a tabular softmax policy: from s0 action a leads to s_{1+a}; there one more
 action ends the episode. The exact gradient comes from automatic differentiation of J(θ), enumerated
-over all four trajectories; the estimators use advantages from tf_gae and the trainers' loss form
-−Σ_t log π(a_t|s_t) Â_t. γ = 1 so that dropping the γ^t factor (as every implementation does) is exact.
+over all four trajectories; the estimators use advantages from tf_gae, and the trainers' own loss
+(tf_gae.losses.policy_gradient_loss) is shown to have the estimator's gradient. γ = 1 so that dropping the γ^t factor (as every implementation does) is exact.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import tf_gae
+import tf_gae.losses
 from tf_gae._tf import tf
 
 REWARD_FIRST = np.array([1.0, 0.0])  # r(s0, a)
@@ -74,11 +75,13 @@ def test_reinforce_with_and_without_baseline_match_the_exact_gradient():
         z_scores = np.abs(estimate - expected) / standard_error
         assert z_scores.max() < 4.5, f"{name}: estimate {estimate} vs exact {expected} (z = {z_scores.max():.1f})"
         spreads[name] = gradients.std(axis=0).sum()
-        # The trainers' loss −mean Σ_t log π(a_t|s_t) Â_t has exactly this gradient.
+        # The trainers' own loss, tf_gae.losses.policy_gradient_loss: −mean over the T·N samples of
+        # log π(a_t|s_t) Â_t, so T times its negative gradient is the per-episode estimator's mean.
         theta = tf.Variable(LOGITS)
         with tf.GradientTape() as tape:
             log_policy = tf.nn.log_softmax(theta)
             log_probs = tf.gather_nd(log_policy, np.stack([states, actions], axis=-1))  # [T, N]
-            loss = -tf.reduce_mean(tf.reduce_sum(log_probs * advantages, axis=0))
-        np.testing.assert_allclose(-tape.gradient(loss, theta).numpy(), estimate, atol=1e-8)
+            loss = tf_gae.losses.policy_gradient_loss(log_probs, tf.constant(advantages))
+        num_steps = states.shape[0]
+        np.testing.assert_allclose(-num_steps * tape.gradient(loss, theta).numpy(), estimate, atol=1e-8)
     assert spreads["baseline"] < 0.9 * spreads["no baseline"], spreads  # measured: 3.33 vs 3.95

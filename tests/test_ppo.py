@@ -10,7 +10,7 @@ import pytest
 
 from tf_gae._tf import tf
 from tf_gae.trainers import ConfigError, PPOConfig, PPOTrainer
-from tf_gae.trainers.ppo import clipped_surrogate
+from tf_gae.losses import clipped_surrogate
 
 from .test_trainers import _fingerprint
 

@@ -38,8 +38,9 @@ import tensorflow_probability as tfp
 
 from tf_gae._tf import tf
 from tf_gae.advantages import GAEOutput, gae, normalize_advantages
-from tf_gae.trainers.base import _help
-from tf_gae.trainers.ppo import clipped_surrogate
+from tf_gae import losses
+from tf_gae.config import _help
+from tf_gae.learner import Learner
 
 __all__ = [
     "ButtonRendezvousEnv",
@@ -546,26 +547,29 @@ class LearningCurve(NamedTuple):
 def _update_function(model: CooperativeActorCritic, optimizer: keras.optimizers.Optimizer,
                      config: CooperativePPOConfig) -> Any:  # fmt: skip
     """All epochs of minibatch PPO steps over one rollout, compiled; minibatches are of joint steps."""
-    variables = model.trainable_variables
+    learner = Learner(model.trainable_variables, optimizer, max_grad_norm=config.max_grad_norm)
+
+    def ppo_loss(batch):
+        # observations [M, N, D]; actions, old_log_probs, advantages, returns [M, N]
+        logits, values = model(batch["observations"])  # [M, N, A], [M, N]
+        distribution = tfd.Categorical(logits=logits)
+        log_probs = distribution.log_prob(batch["actions"])  # [M, N]
+        # L^CLIP = −mean[min(ρ Â, clip(ρ, 1 ± ε) Â)] over every agent's sample
+        surrogate = losses.clipped_surrogate(
+            tf.reshape(log_probs, [-1]), tf.reshape(batch["old_log_probs"], [-1]), batch["advantages"], config.clip_range
+        )
+        value_loss = losses.value_loss(values, batch["returns"])  # L^V = mean[(V − R^λ)²]
+        entropy = losses.mean_entropy(distribution.entropy())
+        loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
+        return loss, dict(policy_loss=surrogate.loss, value_loss=value_loss, entropy=entropy, approx_kl=surrogate.approx_kl)
 
     @tf.function(jit_compile=True)
     def minibatch_step(observations, actions, old_log_probs, advantages, returns):
-        # observations [M, N, D]; actions, old_log_probs, advantages, returns [M, N]
         advantages = normalize_advantages(tf.reshape(advantages, [-1]))  # (Â − mean) / (std + ε) over M·N
-        with tf.GradientTape() as tape:
-            logits, values = model(observations)  # [M, N, A], [M, N]
-            distribution = tfd.Categorical(logits=logits)
-            log_probs = distribution.log_prob(actions)  # [M, N]
-            # L^CLIP = −mean[min(ρ Â, clip(ρ, 1 ± ε) Â)] over every agent's sample
-            surrogate = clipped_surrogate(tf.reshape(log_probs, [-1]), tf.reshape(old_log_probs, [-1]), advantages,
-                                          config.clip_range)  # fmt: skip
-            value_loss = tf.reduce_mean(tf.square(values - returns))  # L^V = mean[(V − R^λ)²]
-            entropy = tf.reduce_mean(distribution.entropy())
-            loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
-        gradients = tape.gradient(loss, variables)
-        gradients, grad_norm = tf.clip_by_global_norm(gradients, config.max_grad_norm)
-        optimizer.apply_gradients(zip(gradients, variables))
-        return tf.stack([surrogate.loss, value_loss, entropy, surrogate.approx_kl, grad_norm])
+        batch = dict(observations=observations, actions=actions, old_log_probs=old_log_probs, advantages=advantages,
+                     returns=returns)  # fmt: skip
+        _, metrics, grad_norm, _ = learner.step(ppo_loss, batch)
+        return tf.stack([metrics["policy_loss"], metrics["value_loss"], metrics["entropy"], metrics["approx_kl"], grad_norm])
 
     @tf.function
     def update(observations, actions, old_log_probs, advantages, returns, seed):

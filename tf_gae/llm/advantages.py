@@ -53,6 +53,7 @@ from typing import Any, Callable
 
 from tf_gae._tf import tf
 from tf_gae.advantages import GAEOutput, _check_discount, _flag_input, _gae_recursion, _scalar, _to_tensor
+from tf_gae.losses import kl_from_log_ratio
 
 __all__ = [
     "score_rewards",
@@ -254,11 +255,7 @@ def kl_penalty_rewards(
     zero = tf.zeros([], dtype)
     # d_t = log π(y_t) − log π_ref(y_t), 0 on padding (where, not a product: the padding may hold NaN/inf)
     log_ratio = tf.where(valid, log_probs - reference_log_probs, zero)  # [B, T]
-    if estimator == "k1":
-        kl = log_ratio  # KL_t = d_t
-    else:
-        kl = tf.exp(-log_ratio) - 1.0 + log_ratio  # KL_t = exp(−d_t) − 1 + d_t; = 0 where d_t = 0
-    kl = tf.where(valid, kl, zero)
+    kl = tf.where(valid, kl_from_log_ratio(log_ratio, estimator), zero)  # k1: d_t; k3: exp(−d_t) − 1 + d_t
     # r_t = −β KL_t + score · [t is the last valid token]
     rewards = tf.where(valid, -_scalar(beta, dtype) * kl + score_part, zero)
     return tf.stop_gradient(rewards), tf.stop_gradient(kl)

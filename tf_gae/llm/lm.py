@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from tf_gae._tf import tf
-from tf_gae.distribute import dense_gradients  # one definition, shared with the trainers
+from tf_gae.distribute import dense_gradients  # re-exported: the learner makes every gradient dense
+from tf_gae.learner import Learner
 
 import keras  # noqa: E402  (Keras 3, after TensorFlow is imported quietly)
 
@@ -464,15 +465,16 @@ def supervised_warm_start(
     variables = [variable for variable in model.trainable_variables if variable.path not in value_head_paths]
     optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))
     optimizer.build(variables)
+    learner = Learner(variables, optimizer)  # plain steps: no clipping
+
+    def negative_log_likelihood(batch):
+        log_probs = token_log_probs(model, batch["tokens"])  # [B, P+R-1]
+        loss_mask = batch["loss_mask"]
+        return -tf.reduce_sum(loss_mask * log_probs) / tf.reduce_sum(loss_mask), {}  # mean NLL per answer token
 
     @tf.function
     def train_step(tokens: tf.Tensor, loss_mask: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            log_probs = token_log_probs(model, tokens)  # [B, P+R-1]
-            loss = -tf.reduce_sum(loss_mask * log_probs) / tf.reduce_sum(loss_mask)  # mean NLL per answer token
-        gradients = dense_gradients(tape.gradient(loss, variables))
-        optimizer.apply_gradients(zip(gradients, variables))
-        return loss
+        return learner.step(negative_log_likelihood, dict(tokens=tokens, loss_mask=loss_mask)).loss
 
     eval_tokens, eval_mask = (
         tf.constant(array)

@@ -8,7 +8,7 @@ One iteration, as TRL / OpenRLHF / verl run it, at a size two CPU cores train:
     4. Â_t, R_t = token_gae(r, V_old, m; γ, λ)                       (tf_gae.llm.token_gae)
        or, critic-free (GRPO-style): Â_t = Σ_{k≥t} r_k − mean over the prompt's group of Σ_k r_k
     5. Â ← masked_whiten(Â, m); several epochs of shuffled minibatches of
-       L_π = PPO's clipped surrogate over the valid tokens (tf_gae.trainers.ppo.clipped_surrogate)
+       L_π = PPO's clipped surrogate over the valid tokens (tf_gae.losses.clipped_surrogate)
        L_V = mean over valid tokens of max((V − R)², (V_old + clip(V − V_old, ±ε_V) − R)²)   (critic only)
 
 The critic is a separate model (initialised from the reference, as InstructGPT initialised its value
@@ -24,6 +24,7 @@ whole minibatch, as on one device (tf_gae.distribute).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +32,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from tf_gae import losses
 from tf_gae._tf import tf
-from tf_gae.llm.advantages import kl_penalty_rewards, masked_mean, masked_whiten, token_gae
-from tf_gae.distribute import batch_gradients, check_even_split
+from tf_gae.config import _help
+from tf_gae.distribute import check_even_split
+from tf_gae.learner import Learner
+from tf_gae.llm.advantages import kl_penalty_rewards, masked_whiten, token_gae
 from tf_gae.llm.lm import TinyCausalLM, generate, response_log_probs_and_values
 from tf_gae.llm.task import AdditionTask
-from tf_gae.trainers.base import _help
-from tf_gae.trainers.ppo import clipped_surrogate
 
 __all__ = ["LMPPOConfig", "LMPPOTrainer", "IterationBatch", "group_baseline_advantages", "copy_model"]
 
@@ -177,12 +179,18 @@ class LMPPOTrainer:
             self.policy_variables = _without(policy.trainable_variables, policy.value_head.trainable_variables)
             self.policy_optimizer = keras.optimizers.Adam(config.policy_learning_rate)
             self.policy_optimizer.build(self.policy_variables)
+            # token-mean losses: each replica's share n/N of the minibatch's N valid tokens, summed
+            learner = functools.partial(
+                Learner, max_grad_norm=config.max_grad_norm, strategy=strategy, reduction="token_sum", weights_key="mask"
+            )
+            self.policy_learner = learner(self.policy_variables, self.policy_optimizer)
             if self.critic is not None:
                 self.critic_variables = _without(
                     self.critic.trainable_variables, self.critic.lm_head.trainable_variables
                 )
                 self.critic_optimizer = keras.optimizers.Adam(config.critic_learning_rate)
                 self.critic_optimizer.build(self.critic_variables)
+                self.critic_learner = learner(self.critic_variables, self.critic_optimizer)
         self.rng = np.random.default_rng(config.seed)
         self.iteration = 0
         self._policy_step = tf.function(self._policy_step_graph, reduce_retracing=True)
@@ -236,26 +244,6 @@ class LMPPOTrainer:
 
     # ------------------------------------------------------------------ the updates
 
-    def _descend(self, token_mean_fn, batch, variables, optimizer) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """One clipped gradient step on a token-mean loss, `token_mean_fn(shard) -> (loss, metrics)`, means over
-        the shard's valid tokens. Each is weighted by the shard's share n / N of the minibatch's N valid tokens,
-        so summing over replicas gives the token means over the minibatch; without a strategy the shard is the
-        minibatch and the share 1."""
-        total_tokens = tf.reduce_sum(batch["mask"])  # N: valid tokens of the whole minibatch
-
-        def share_of_token_mean(shard):
-            loss, metrics = token_mean_fn(shard)
-            share = tf.reduce_sum(shard["mask"]) / total_tokens  # n / N; every response has ≥ 1 valid token
-            return loss * share, {name: value * share for name, value in metrics.items()}
-
-        gradients, loss, metrics = batch_gradients(
-            share_of_token_mean, batch, variables, self.strategy, tf.distribute.ReduceOp.SUM
-        )
-        gradients, norm = tf.clip_by_global_norm(gradients, self.config.max_grad_norm)
-        if tf.math.is_finite(norm):
-            optimizer.apply_gradients(zip(gradients, variables))
-        return loss, metrics
-
     def _policy_step_graph(self, prompts, responses, mask, old_log_probs, advantages, clip_range):
         def token_mean(shard):
             valid = shard["mask"] > 0  # [M/R, R_len]
@@ -263,14 +251,14 @@ class LMPPOTrainer:
                 self.policy, shard["prompts"], shard["responses"], self.config.temperature
             )
             # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default).
-            terms = clipped_surrogate(
+            terms = losses.clipped_surrogate(
                 tf.boolean_mask(log_probs, valid), tf.boolean_mask(shard["old_log_probs"], valid),
                 tf.boolean_mask(shard["advantages"], valid), clip_range,
             )  # fmt: skip
             return terms.loss, dict(approx_kl=terms.approx_kl, clip_fraction=terms.clip_fraction)
 
         batch = dict(prompts=prompts, responses=responses, mask=mask, old_log_probs=old_log_probs, advantages=advantages)
-        loss, metrics = self._descend(token_mean, batch, self.policy_variables, self.policy_optimizer)
+        loss, metrics, _, _ = self.policy_learner.step(token_mean, batch)
         return loss, metrics["approx_kl"], metrics["clip_fraction"]
 
     def _critic_step_graph(self, prompts, responses, mask, old_values, returns):
@@ -280,14 +268,11 @@ class LMPPOTrainer:
             _, values = response_log_probs_and_values(
                 self.critic, shard["prompts"], shard["responses"], self.config.temperature
             )
-            squared_error = tf.square(values - shard["returns"])  # (V − R)² [M/R, R_len]
-            if clip > 0:
-                clipped = shard["old_values"] + tf.clip_by_value(values - shard["old_values"], -clip, clip)
-                squared_error = tf.maximum(squared_error, tf.square(clipped - shard["returns"]))
-            return masked_mean(squared_error, shard["mask"]), {}
+            # token mean of (V − R)², or of its clipped form, over the shard's valid tokens [M/R, R_len]
+            return losses.value_loss(values, shard["returns"], shard["old_values"], clip, weights=shard["mask"]), {}
 
         batch = dict(prompts=prompts, responses=responses, mask=mask, old_values=old_values, returns=returns)
-        loss, _ = self._descend(token_mean, batch, self.critic_variables, self.critic_optimizer)
+        loss, _, _, _ = self.critic_learner.step(token_mean, batch)
         return loss
 
     def step(self) -> tuple[IterationBatch, dict[str, float]]:

@@ -27,7 +27,9 @@ import numpy as np
 from tf_gae._tf import tf
 from tf_gae.advantages import gae, normalize_advantages
 from tf_gae.config import ConfigError, TrainerConfig, flag_name
-from tf_gae.distribute import batch_gradients, check_even_split
+from tf_gae import losses
+from tf_gae.distribute import check_even_split
+from tf_gae.learner import Learner
 from tf_gae.models import action_spec_from_space, build_actor_critic
 from tf_gae.rollout import NonFiniteObservation, Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
 
@@ -159,6 +161,10 @@ class Trainer:
             else:
                 self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
             self.optimizer.build(self.model.trainable_variables)
+        # every gradient step of this trainer: ∇L, clip to max_grad_norm, apply unless non-finite
+        self.learner = Learner(
+            self.model.trainable_variables, self.optimizer, max_grad_norm=config.max_grad_norm, strategy=strategy
+        )
         if strategy is not None:
             fix = "choose num_envs × n_steps (and PPO's batch_size) divisible by the number of replicas"
             check_even_split(self.gradient_batch_sizes(), strategy, fix)
@@ -234,32 +240,6 @@ class Trainer:
             returns=flatten_float(returns),  # [N]
         )
 
-    def descend(
-        self,
-        loss_fn: Callable[[dict[str, tf.Tensor]], tuple[tf.Tensor, dict[str, tf.Tensor]]],
-        batch: dict[str, tf.Tensor],
-        apply: Callable[[dict[str, tf.Tensor]], tf.Tensor] | None = None,
-    ) -> tuple[tf.Tensor, dict[str, tf.Tensor], tf.Tensor]:
-        """One gradient step on `loss_fn(batch) -> (loss, metrics)`, a mean over the batch's [N] samples.
-
-        The gradient is clipped to `max_grad_norm` and applied unless non-finite, or unless `apply(metrics)`
-        is false (PPO's KL early stop). With a strategy, replica r computes `loss_fn` on the r-th of equal
-        shards of the batch (statistics such as advantage normalisation are taken before, over the global
-        batch); the mean of the replicas' gradients is the gradient of the global mean, clipped and applied
-        once to the mirrored variables. Returns (loss, metrics, gradient norm before clipping).
-        """
-        variables = self.model.trainable_variables
-        gradients, loss, metrics = batch_gradients(loss_fn, batch, variables, self.strategy, tf.distribute.ReduceOp.MEAN)
-        grad_norm = tf.linalg.global_norm(gradients)
-        if self.config.max_grad_norm > 0:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.config.max_grad_norm, use_norm=grad_norm)
-        allowed = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)  # never write NaN into the weights
-        if apply is not None:
-            allowed = allowed & apply(metrics)
-        if allowed:
-            self.optimizer.apply_gradients(zip(gradients, variables))
-        return loss, metrics, grad_norm
-
     raw_metric_names: tuple[str, ...] = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
     """The scalars :meth:`_update_graph` returns, in the order :meth:`_iterate_graph` sums them."""
 
@@ -299,7 +279,7 @@ class Trainer:
         batch = self.flat_batch(rollout_tensors)
         if config.normalize_advantages:  # over the whole batch, before any split over replicas
             batch["advantages"] = normalize_advantages(batch["advantages"])
-        loss, metrics, grad_norm = self.descend(self._losses, batch)
+        loss, metrics, grad_norm, _ = self.learner.step(self._losses, batch)
         return dict(
             loss=loss,
             **metrics,
@@ -313,10 +293,10 @@ class Trainer:
         distribution, values = self.model.policy_and_value(batch["observations"])
         log_probs = distribution.log_prob(batch["actions"])  # [N]
         # L_policy = −mean[log π(a_t|s_t) Â_t]; Â is a constant here (gae stops its gradient).
-        policy_loss = -tf.reduce_mean(log_probs * batch["advantages"])
+        policy_loss = losses.policy_gradient_loss(log_probs, batch["advantages"])
         # L_value = mean[(V(s_t) − R^λ_t)²]
-        value_loss = tf.reduce_mean(tf.square(values - batch["returns"]))
-        entropy = tf.reduce_mean(distribution.entropy())
+        value_loss = losses.value_loss(values, batch["returns"])
+        entropy = losses.mean_entropy(distribution.entropy())
         loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
         return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 

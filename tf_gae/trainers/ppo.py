@@ -19,38 +19,15 @@ approx_kl exceeds 1.5·target_kl, and that minibatch's step is not applied (as S
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from typing import Callable
 
+from tf_gae import losses
 from tf_gae._tf import tf
 from tf_gae.advantages import normalize_advantages
 from tf_gae.config import PPOConfig
 from tf_gae.trainers.base import PROGRESS_COLUMNS, Trainer, explained_variance
 
-__all__ = ["PPOConfig", "PPOTrainer", "SurrogateTerms", "clipped_surrogate"]
-
-
-class SurrogateTerms(NamedTuple):
-    loss: tf.Tensor  # L^CLIP, scalar
-    clip_fraction: tf.Tensor  # share of samples with |ρ − 1| > ε
-    approx_kl: tf.Tensor  # mean[(ρ − 1) − log ρ]
-
-
-def clipped_surrogate(
-    log_probs: tf.Tensor, old_log_probs: tf.Tensor, advantages: tf.Tensor, clip_range: float | tf.Tensor
-) -> SurrogateTerms:
-    """PPO's clipped surrogate loss (PPO paper eq. 7) for [N] log-probs and advantages.
-
-    The min(·) makes the objective pessimistic: where the ratio has moved past 1 ± ε in the direction the
-    advantage favours, the clipped term is constant and its gradient is zero.
-    """
-    log_ratio = log_probs - old_log_probs  # [N]
-    ratio = tf.exp(log_ratio)  # ρ_t
-    unclipped = ratio * advantages
-    clipped = tf.clip_by_value(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages
-    loss = -tf.reduce_mean(tf.minimum(unclipped, clipped))
-    clip_fraction = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, log_probs.dtype))
-    approx_kl = tf.reduce_mean((ratio - 1.0) - log_ratio)
-    return SurrogateTerms(loss, tf.stop_gradient(clip_fraction), tf.stop_gradient(approx_kl))
+__all__ = ["PPOConfig", "PPOTrainer"]
 
 
 class PPOTrainer(Trainer):
@@ -75,18 +52,12 @@ class PPOTrainer(Trainer):
         if config.normalize_advantages:  # over the minibatch, before any split over replicas
             batch = dict(batch, advantages=normalize_advantages(batch["advantages"]))  # < 2 samples: unchanged
 
-        def losses(batch):
+        def ppo_loss(batch):
             distribution, values = self.model.policy_and_value(batch["observations"])
             log_probs = distribution.log_prob(batch["actions"])  # [M]
-            surrogate = clipped_surrogate(log_probs, batch["log_probs"], batch["advantages"], clip_range)
-            squared_error = tf.square(values - batch["returns"])  # (V_θ − R^λ)²
-            if config.clip_range_vf > 0:
-                clipped_values = batch["values"] + tf.clip_by_value(
-                    values - batch["values"], -config.clip_range_vf, config.clip_range_vf
-                )
-                squared_error = tf.maximum(squared_error, tf.square(clipped_values - batch["returns"]))
-            value_loss = tf.reduce_mean(squared_error)
-            entropy = tf.reduce_mean(distribution.entropy())
+            surrogate = losses.clipped_surrogate(log_probs, batch["log_probs"], batch["advantages"], clip_range)
+            value_loss = losses.value_loss(values, batch["returns"], batch["values"], config.clip_range_vf)
+            entropy = losses.mean_entropy(distribution.entropy())
             loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
             return loss, dict(
                 policy_loss=surrogate.loss,
@@ -99,7 +70,7 @@ class PPOTrainer(Trainer):
         # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied. A NaN approx_kl is
         # not a KL stop (NaN > limit is false): the step goes on to `descend`, which never applies a
         # non-finite gradient, and the NaN reaches the metrics, which stop training with the clear message.
-        loss, metrics, grad_norm = self.descend(losses, batch, apply=lambda m: ~(m["approx_kl"] > kl_limit))
+        loss, metrics, grad_norm, _ = self.learner.step(ppo_loss, batch, apply=lambda m: ~(m["approx_kl"] > kl_limit))
         return dict(loss=loss, grad_norm=grad_norm, within_kl=~(metrics["approx_kl"] > kl_limit), **metrics)
 
     _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")

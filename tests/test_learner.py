@@ -1,0 +1,94 @@
+"""tf_gae.learner.Learner: the one gradient step, against steps computed by hand in float64.
+
+Plain SGD makes every step a closed form, θ ← θ − lr · g (g clipped to the global norm c when c > 0), so
+each assertion compares with NumPy to float64 rounding. The strategy paths are tests/test_distribute.py.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tf_gae._tf import tf
+from tf_gae.learner import Learner
+
+TARGET = np.array([1.0, -2.0, 0.5])
+
+
+def quadratic(batch):
+    """mean_i (θ_i − t_i)², gradient 2(θ − t)/n; reports the mean of θ as a metric."""
+    theta = batch["theta_variable"]
+    return tf.reduce_mean(tf.square(theta - TARGET)), dict(theta_mean=tf.reduce_mean(theta))
+
+
+def learner_for(start, **options):
+    theta = tf.Variable(np.array(start, np.float64))
+    optimizer = keras.optimizers.SGD(learning_rate=0.125)  # exact in float32, as Keras keeps it
+    optimizer.build([theta])
+    return theta, Learner([theta], optimizer, **options)
+
+
+def run_step(learner, theta, loss_fn=quadratic, apply=None):
+    @tf.function
+    def step():
+        return learner.step(loss_fn, dict(theta_variable=theta), apply=apply)
+
+    return step()
+
+
+def test_a_step_is_gradient_descent_by_hand():
+    theta, learner = learner_for([0.0, 0.0, 0.0])
+    result = run_step(learner, theta)
+    gradient = 2 * (np.zeros(3) - TARGET) / 3
+    np.testing.assert_allclose(theta.numpy(), -0.125 * gradient, rtol=1e-15)
+    assert float(result.grad_norm) == pytest.approx(np.linalg.norm(gradient), rel=1e-15)
+    assert float(result.loss) == pytest.approx(np.mean(TARGET**2), rel=1e-15)
+    assert bool(result.applied) and float(result.metrics["theta_mean"]) == 0.0
+
+
+def test_clipping_scales_the_step_to_the_global_norm():
+    theta, learner = learner_for([10.0, 10.0, 10.0], max_grad_norm=0.5)
+    result = run_step(learner, theta)
+    gradient = 2 * (np.full(3, 10.0) - TARGET) / 3
+    norm = np.linalg.norm(gradient)  # > 0.5: the step is g · 0.5 / ‖g‖
+    assert float(result.grad_norm) == pytest.approx(norm, rel=1e-15)  # reported before clipping
+    np.testing.assert_allclose(theta.numpy(), 10.0 - 0.125 * gradient * 0.5 / norm, rtol=1e-15)
+
+
+def test_non_finite_losses_and_vetoed_steps_leave_the_weights_alone():
+    theta, learner = learner_for([1.0, 2.0, 3.0])
+    result = run_step(learner, theta, loss_fn=lambda batch: (quadratic(batch)[0] * np.nan, {}))
+    assert not bool(result.applied)
+    np.testing.assert_array_equal(theta.numpy(), [1.0, 2.0, 3.0])
+    result = run_step(learner, theta, apply=lambda metrics: metrics["theta_mean"] > 5.0)  # PPO's KL stop
+    assert not bool(result.applied)
+    np.testing.assert_array_equal(theta.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_token_sum_on_one_device_is_the_plain_token_mean_step():
+    mask = tf.constant([1.0, 1.0, 0.0], tf.float64)
+
+    def token_mean(batch):
+        squared = tf.square(batch["theta_variable"] - TARGET)
+        return tf.reduce_sum(squared * batch["mask"]) / tf.reduce_sum(batch["mask"]), {}
+
+    theta, learner = learner_for([0.0, 0.0, 0.0], reduction="token_sum", weights_key="mask")
+
+    @tf.function
+    def step():
+        return learner.step(token_mean, dict(theta_variable=theta, mask=mask))
+
+    step()
+    gradient = 2 * (np.zeros(3) - TARGET) * np.array([1.0, 1.0, 0.0]) / 2
+    np.testing.assert_allclose(theta.numpy(), -0.125 * gradient, rtol=1e-15)
+
+
+def test_bad_options_are_refused_with_the_fix():
+    theta = tf.Variable([0.0])
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'token_sum'"):
+        Learner([theta], keras.optimizers.SGD(), reduction="max")
+    with pytest.raises(ValueError, match="needs weights_key"):
+        Learner([theta], keras.optimizers.SGD(), reduction="token_sum")
+    with pytest.raises(ValueError, match="max_grad_norm must be ≥ 0"):
+        Learner([theta], keras.optimizers.SGD(), max_grad_norm=-1.0)

@@ -1,0 +1,133 @@
+"""The one gradient engine: every training step of the package is :meth:`Learner.step`. Chapter 5.
+
+A step takes a loss function and a batch, and
+
+    g = ∇_θ loss(batch)                     (one tape; or one per replica of a tf.distribute.Strategy)
+    ‖g‖ = global norm;  g ← g · min(1, c / ‖g‖)   (c = max_grad_norm; no clipping when c = 0)
+    θ ← optimizer(θ, g)                     unless the loss or ‖g‖ is not finite, or `apply` says no
+
+so a NaN never reaches the weights. With a strategy, the batch is cut into equal shards along its
+first axis, one per replica:
+- `reduction="mean"`: the loss is a mean over samples; the replicas' gradients are averaged, which is
+  the gradient of the mean over the whole batch (shards are equal in size).
+- `reduction="token_sum"`: the loss is a mean over the valid tokens of `batch[weights_key]` (a mask),
+  and shards hold different numbers of valid tokens. Each replica's loss is scaled by its share n_r / N
+  of the batch's N valid tokens and the gradients are summed: Σ_r (n_r/N) mean_r = mean over the batch.
+Statistics that need the whole batch (advantage normalisation) are taken by the caller before the step.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+from tf_gae._tf import tf
+from tf_gae.distribute import dense_gradients
+
+__all__ = ["Learner", "StepResult", "batch_gradients"]
+
+Batch = dict[str, tf.Tensor]
+LossFn = Callable[[Batch], tuple[tf.Tensor, dict[str, tf.Tensor]]]
+
+
+class StepResult(NamedTuple):
+    loss: tf.Tensor  # the loss before the step, scalar
+    metrics: dict[str, tf.Tensor]  # what the loss function reported, reduced like the loss
+    grad_norm: tf.Tensor  # ‖g‖ before clipping, scalar
+    applied: tf.Tensor  # bool: the optimizer took the step
+
+
+class Learner:
+    """Computes and applies the gradient of a loss for a fixed list of variables and their optimizer."""
+
+    def __init__(
+        self,
+        variables: Sequence[tf.Variable],
+        optimizer: object,
+        *,
+        max_grad_norm: float = 0.0,
+        strategy: tf.distribute.Strategy | None = None,
+        reduction: str = "mean",
+        weights_key: str | None = None,
+    ) -> None:
+        """`variables`: what the step trains (the optimizer must be built for them). `reduction` "mean"
+        or "token_sum" (module docstring); "token_sum" needs `weights_key`, the batch entry holding the mask."""
+        if reduction not in ("mean", "token_sum"):
+            raise ValueError(f"reduction must be 'mean' or 'token_sum', got {reduction!r}")
+        if reduction == "token_sum" and weights_key is None:
+            raise ValueError("reduction='token_sum' needs weights_key, the batch entry that holds the token mask")
+        if not max_grad_norm >= 0:
+            raise ValueError(f"max_grad_norm must be ≥ 0 (0 = no clipping), got {max_grad_norm!r}")
+        self.variables = list(variables)
+        self.optimizer = optimizer
+        self.max_grad_norm = float(max_grad_norm)
+        self.strategy = strategy
+        self.reduction = reduction
+        self.weights_key = weights_key
+
+    def step(self, loss_fn: LossFn, batch: Batch, apply: Callable[[dict], tf.Tensor] | None = None) -> StepResult:
+        """One gradient step on `loss_fn(batch) -> (loss, metrics)`. `apply(metrics)`, when given, can veto
+        the step (PPO's KL early stop). Call inside a `tf.function`."""
+        if self.reduction == "token_sum":
+            loss_fn = self._token_share(loss_fn, tf.reduce_sum(batch[self.weights_key]))
+            reduce_op = tf.distribute.ReduceOp.SUM
+        else:
+            reduce_op = tf.distribute.ReduceOp.MEAN
+        gradients, loss, metrics = batch_gradients(loss_fn, batch, self.variables, self.strategy, reduce_op)
+        grad_norm = tf.linalg.global_norm(gradients)  # ‖g‖
+        if self.max_grad_norm > 0:  # g ← g · min(1, c / ‖g‖)
+            gradients, _ = tf.clip_by_global_norm(gradients, self.max_grad_norm, use_norm=grad_norm)
+        applied = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)  # never write NaN into the weights
+        if apply is not None:
+            applied = applied & apply(metrics)
+        if applied:
+            self.optimizer.apply_gradients(zip(gradients, self.variables))
+        return StepResult(loss, metrics, grad_norm, applied)
+
+    def _token_share(self, loss_fn: LossFn, total_tokens: tf.Tensor) -> LossFn:
+        """`loss_fn` (a mean over its shard's valid tokens) scaled by the shard's share n / N of the batch's N
+        valid tokens, metrics too; without a strategy the shard is the batch and the share 1."""
+
+        def share_of_token_mean(shard: Batch) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+            loss, metrics = loss_fn(shard)
+            share = tf.reduce_sum(shard[self.weights_key]) / total_tokens  # n / N
+            return loss * share, {name: value * share for name, value in metrics.items()}
+
+        return share_of_token_mean
+
+
+def batch_gradients(
+    loss_fn: LossFn,
+    batch: Batch,
+    variables: Sequence[tf.Variable],
+    strategy: tf.distribute.Strategy | None = None,
+    reduce_op: tf.distribute.ReduceOp = tf.distribute.ReduceOp.MEAN,
+) -> tuple[list[tf.Tensor], tf.Tensor, dict[str, tf.Tensor]]:
+    """(gradients of `variables`, loss, metrics) of `loss_fn(batch) -> (loss, metrics)`, dense.
+
+    Without a strategy, one tape over the whole batch. With one, every entry of `batch` (each `[N, ...]`)
+    is cut into R equal shards along its first axis, replica r runs `loss_fn` on shard r, and gradients,
+    loss and metrics are combined with `reduce_op` (module docstring: MEAN for per-sample means, SUM for
+    shares of a global mean). N must be divisible by R (:func:`check_even_split` at construction; a graph
+    assertion here as well). Call inside a `tf.function`.
+    """
+    if strategy is None:
+        with tf.GradientTape() as tape:
+            loss, metrics = loss_fn(batch)
+        return dense_gradients(tape.gradient(loss, variables)), loss, metrics
+
+    replicas = strategy.num_replicas_in_sync
+    num_samples = tf.shape(next(iter(batch.values())))[0]  # N
+    tf.debugging.assert_equal(num_samples % replicas, 0, message="batch does not split evenly over the replicas")
+
+    def replica_step(batch: Batch):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        size = num_samples // replicas  # N / R samples per replica
+        shard = {name: value[replica * size : (replica + 1) * size] for name, value in batch.items()}
+        with tf.GradientTape() as tape:
+            loss, metrics = loss_fn(shard)
+        return dense_gradients(tape.gradient(loss, variables)), loss, metrics
+
+    per_replica = strategy.run(replica_step, args=(batch,))
+    combine = lambda value: strategy.reduce(reduce_op, value, axis=None)  # noqa: E731
+    gradients, loss, metrics = tf.nest.map_structure(combine, per_replica)
+    return gradients, loss, metrics
