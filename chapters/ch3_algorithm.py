@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import keras
+from tf_gae._tf import tf  # first: TensorFlow imported once, without its start-up noise
+import keras  # noqa: E402
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -44,7 +45,6 @@ from matplotlib.figure import Figure
 import tf_gae
 from tf_gae import mdp as tabular
 from chapters._contract import parse_chapter_args
-from tf_gae._tf import tf
 from tf_gae.trainers import A2CConfig, A2CTrainer, ReinforceConfig, ReinforceTrainer
 
 __all__ = [

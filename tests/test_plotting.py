@@ -233,5 +233,5 @@ def test_plotting_module_imports_neither_tensorflow_nor_pyplot():
     tree = ast.parse(Path(plotting.__file__).read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported == {"__future__", "csv", "json", "math", "pathlib", "typing", "numpy",
+    assert imported == {"__future__", "csv", "io", "json", "math", "pathlib", "typing", "numpy",
                         "matplotlib.backends.backend_agg", "matplotlib.figure", "matplotlib.ticker"}

@@ -26,7 +26,7 @@ from tf_gae.cli import main
 from tf_gae.runs import RunCheckpoints, RunDirectory, RunDirectoryError
 
 from .envs import register_test_envs
-from .test_cli import ROOT, SMALL, progress_rows, snapshot, tf_gae as run_command
+from .test_cli import ROOT, SMALL, progress_rows, snapshot
 
 register_test_envs()
 
@@ -42,8 +42,7 @@ def one_line_error(capsys, argv, status: int = 2) -> str:
 def trained(tmp_path_factory) -> Path:
     """A finished CartPole run: 10 progress rows, one every 10 updates; checkpoints ckpt-80, -90, -100."""
     run_dir = tmp_path_factory.mktemp("trained") / "run"
-    result = run_command("train", "--run-dir", str(run_dir), *SMALL)
-    assert result.returncode == 0, result.stderr
+    assert main(["train", "--run-dir", str(run_dir), *SMALL]) == 0
     return run_dir
 
 
@@ -262,8 +261,7 @@ def test_ctrl_c_stops_with_one_line_and_leaves_a_resumable_run(tmp_path):
     assert not any("Traceback" in line for line in lines)
     written = len(progress_rows(run_dir))
     extend_budget(run_dir, 320 * (written + 2))
-    resumed = run_command("train", "--resume", "--run-dir", str(run_dir), "--eval-episodes", "0")
-    assert resumed.returncode == 0, resumed.stderr
+    assert main(resume(run_dir)) == 0
     steps = [int(row["env_steps"]) for row in progress_rows(run_dir)]
     assert steps == list(range(320, 320 * (written + 2) + 1, 320))
 
@@ -271,17 +269,17 @@ def test_ctrl_c_stops_with_one_line_and_leaves_a_resumable_run(tmp_path):
 # ------------------------------------------------------------------------------- runs that end oddly
 
 
-def test_a_module_env_run_ends_with_its_curve_and_evaluation_and_plots(tmp_path):
+def test_a_module_env_run_ends_with_its_curve_and_evaluation_and_plots(capsys, tmp_path):
     run_dir = tmp_path / "custom"
-    result = run_command("train", "--env", "tests.envs:ConstantReward-v0", "--total-steps", "320", "--num-envs", "2",
-                         "--n-steps", "8", "--run-dir", str(run_dir), "--eval-episodes", "2")  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    argv = ["train", "--env", "tests.envs:ConstantReward-v0", "--total-steps", "320", "--num-envs", "2",
+            "--n-steps", "8", "--run-dir", str(run_dir), "--eval-episodes", "2"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
     assert json.loads((run_dir / "eval.json").read_text())["mean_return"] == 10.0  # 10 steps of reward 1
     assert (run_dir / "learning_curve.png").stat().st_size > 5000
-    plotted = run_command("plot", str(run_dir), "--out", str(tmp_path / "again.png"))
-    assert plotted.returncode == 0, plotted.stderr
-    evaluated = run_command("evaluate", str(run_dir), "--env", "tests.envs:ConstantReward-v0", "--episodes", "1")
-    assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["mean_return"] == 10.0
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "again.png")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir), "--env", "tests.envs:ConstantReward-v0", "--episodes", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean_return"] == 10.0
 
 
 def test_a_run_in_which_no_episode_finishes_ends_normally(capsys, tmp_path):

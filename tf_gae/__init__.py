@@ -1,6 +1,7 @@
 """tf_gae: Generalized Advantage Estimation in TensorFlow 2 / Keras, from theory to practice.
 
-The kernel and its relatives live in :mod:`tf_gae.advantages` (chapters 2-4 explain them).
+The kernel and its relatives live in :mod:`tf_gae.advantages` (chapters 2-4 explain them); `train`,
+`load` and the `Agent` they return in :mod:`tf_gae.api` (chapter 5).
 """
 
 import importlib
@@ -8,6 +9,7 @@ from typing import Any
 
 _LAZY = {name: "tf_gae.advantages" for name in
          ("GAEOutput", "gae", "td_residuals", "lambda_returns", "discounted_returns", "normalize_advantages")}  # fmt: skip
+_LAZY.update({name: "tf_gae.api" for name in ("train", "load", "Agent")})
 
 
 def __getattr__(name: str) -> Any:
@@ -28,5 +30,8 @@ __all__ = [
     "lambda_returns",
     "discounted_returns",
     "normalize_advantages",
+    "train",
+    "load",
+    "Agent",
     "__version__",
 ]

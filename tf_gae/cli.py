@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["main", "build_parser"]
+from tf_gae.api import DEFAULT_ALGO, ProgressBar  # ProgressBar re-exported: `tf_gae.cli.ProgressBar`
 
-DEFAULT_ALGO = "a2c"
+__all__ = ["main", "build_parser", "ProgressBar"]
+
+
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
@@ -136,290 +136,66 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------- train
 
 
-class ProgressBar:
-    """One line on stderr: a bar on a terminal, a line every 10% elsewhere (CI logs)."""
-
-    def __init__(self, total_steps: int, start_steps: int = 0, stream=None) -> None:
-        self.total = total_steps
-        self.start_steps = start_steps
-        self.stream = stream or sys.stderr
-        self.started = time.perf_counter()
-        self.last_draw = 0.0
-        self.last_decile = start_steps * 10 // max(total_steps, 1)
-        self.tty = self.stream.isatty()
-
-    def update(self, env_steps: int, recent_return: float) -> None:
-        now = time.perf_counter()
-        fraction = min(env_steps / self.total, 1.0)
-        rate = (env_steps - self.start_steps) / max(now - self.started, 1e-9)
-        remaining = (self.total - env_steps) / rate if rate > 0 else math.nan
-        shown = "—" if math.isnan(recent_return) else f"{recent_return:.1f}"
-        text = (
-            f"{env_steps:>9,}/{self.total:,} steps | return {shown:>6} (last 20 episodes) | "
-            f"{rate:,.0f} steps/s | ETA {remaining:4.0f}s"
-        )
-        if self.tty:
-            if now - self.last_draw > 0.2 or env_steps >= self.total:
-                bar = "#" * int(24 * fraction) + "." * (24 - int(24 * fraction))
-                self.stream.write(f"\r[{bar}] {100 * fraction:3.0f}% {text}")
-                self.stream.flush()
-                self.last_draw = now
-        else:
-            decile = env_steps * 10 // max(self.total, 1)
-            if decile > self.last_decile:
-                self.stream.write(f"  {100 * fraction:3.0f}% {text}\n")
-                self.stream.flush()
-                self.last_decile = decile
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _run_config(run, trusted_env: str | None = None, trust: bool = False) -> tuple[str, Any]:
-    """(algorithm, configuration) of an existing run, from its config.json: plain JSON, every field checked,
-    nothing imported. A `module:Id` environment is refused unless `trusted_env` is that same id (the user
-    typed it) or `trust` is set: importing the module would run code the folder's author chose."""
-    from tf_gae.rollout import split_env_id
-    from tf_gae.trainers import ALGORITHMS, ConfigError
-
-    where = run.path / "config.json"
-    algo = run.config.get("algo")
-    if not isinstance(algo, str) or algo not in ALGORITHMS:
-        raise UsageError(f"{where} names no known algorithm ({algo!r}); it was not written by tf-gae train")
-    config_class = ALGORITHMS[algo][0]
-    saved = {f.name: run.config[f.name] for f in dataclasses.fields(config_class) if f.name in run.config}
-    try:
-        config = config_class.from_dict(saved)
-        module, _ = split_env_id(config.env_id)
-    except ValueError as error:  # ConfigError: a value of the wrong type or range
-        raise UsageError(f"{where} holds an unusable value: {error}; repair it or start a new run") from None
-    if module is not None and not trust and trusted_env != config.env_id:
-        raise UsageError(
-            f"{where} names the environment {config.env_id!r}, whose module {module!r} would be imported (it "
-            f"runs code); if you trust it, pass --env {config.env_id} (or --trust-run-dir)"
-        )
-    return algo, config
-
-
-def _resolve_config(args: argparse.Namespace):
-    """(algo, config, run directory or None for a new run) from the flags, refusing contradictions."""
-    from tf_gae.runs import RunDirectory
-    from tf_gae.trainers import ALGORITHMS
-
-    given = {
-        f.name: getattr(args, f.name) for f in _config_fields() if getattr(args, f.name, None) is not None
-    }
-    if args.resume:
-        if args.run_dir is None:
-            raise UsageError("--resume needs --run-dir RUN_DIR, the folder of the run to continue")
-        run = RunDirectory.open(args.run_dir)
-        algo, config = _run_config(run, trusted_env=given.get("env_id"), trust=args.trust_run_dir)
-        if args.algo is not None and args.algo != algo:
-            raise UsageError(f"--algo {args.algo} contradicts the run's algorithm {algo}; drop --algo to resume it")
-        for name, value in given.items():
-            if getattr(config, name) != value:
-                raise UsageError(
-                    f"{_flag(name)} {value} contradicts the run's {name}={getattr(config, name)!r} in "
-                    f"{args.run_dir}/config.json; drop the flag to resume (or start a new run)"
-                )
-        return algo, config, run
-    algo = args.algo or DEFAULT_ALGO
-    known = {f.name for f in dataclasses.fields(ALGORITHMS[algo][0])}
-    for name in given:
-        if name not in known:
-            users = [a for a, (c, _) in ALGORITHMS.items() if name in {f.name for f in dataclasses.fields(c)}]
-            raise UsageError(f"{_flag(name)} applies to --algo {' or '.join(users)} only, not {algo}")
-    config = ALGORITHMS[algo][0](**given)
-    return algo, config, None
-
-
 def _train(args: argparse.Namespace) -> int:
-    from tf_gae._tf import tf
-    from tf_gae.plotting import plot_learning_curves
-    from tf_gae.runs import RunDirectory, RunDirectoryError, default_run_dir, evaluate_policy
-    from tf_gae.trainers import ALGORITHMS, TrainingDiverged
-    from tf_gae.trainers.base import check_environment
+    from tf_gae.api import TrainingInterrupted, train
+    from tf_gae.trainers import TrainingDiverged
 
     if args.eval_episodes < 0:
         raise UsageError(f"--eval-episodes must be ≥ 0, got {args.eval_episodes}")
-    run = None
+    given = {f.name: getattr(args, f.name) for f in _config_fields() if getattr(args, f.name, None) is not None}
+    env = given.pop("env_id", None)
+    if not args.resume and args.run_dir is None:
+        from tf_gae.runs import default_run_dir
+
+        env_id = env or _config_default("env_id")
+        args.run_dir = default_run_dir(env_id, args.algo or DEFAULT_ALGO, given.get("seed", _config_default("seed")))
     try:
-        try:  # everything the user can get wrong is checked before anything is written
-            algo, config, run = _resolve_config(args)
-            check_environment(config.env_id)
-            if run is None:
-                run_dir = RunDirectory.check_new(args.run_dir or default_run_dir(config.env_id, algo, config.seed))
-            else:
-                run.lock()  # held until training ends: one writer at a time
-                run.read_progress_rows()  # progress.csv must be readable before anything is restored or cut
-        except ValueError as error:  # ConfigError, RunDirectoryError, unknown env or unsupported spaces
-            raise UsageError(str(error)) from None
-        tf.config.experimental.enable_op_determinism()  # same seed, same progress.csv
-        trainer = ALGORITHMS[algo][1](config)
-        try:
-            if run is None:
-                run = RunDirectory.create(run_dir, {"algo": algo, **config.to_dict()})
-                checkpoints = run.checkpoints(trainer.checkpoint())
-                checkpoints.save(0)  # from its creation on, a run has a checkpoint for every progress row
-                resumed = ""
-            else:
-                checkpoints = run.checkpoints(trainer.checkpoint())
-                resumed = _restore(run, checkpoints, trainer)
-        except ValueError as error:  # RunDirectoryError: a lost race, an unusable checkpoint, rows with none
-            trainer.close()
-            raise UsageError(str(error)) from None
-        print(
-            f"tf-gae: training {algo} on {config.env_id} for {config.total_steps:,} env steps "
-            f"(γ={config.gamma}, λ={config.lam}, {config.num_envs} envs × {config.n_steps} steps, seed {config.seed})"
-            + resumed,
-            file=sys.stderr,
-        )
-        print(f"tf-gae: run directory {run.path}", file=sys.stderr)
-        writer = run.summary_writer()
-        columns = trainer.progress_columns
-        bar = ProgressBar(config.num_updates * config.steps_per_update, int(trainer.env_steps.numpy()))
-
-        def on_row(row: dict[str, Any]) -> None:
-            run.append_progress(row, columns)  # first the row, then the checkpoint: see runs.py
-            with writer.as_default(step=row["env_steps"]):
-                for name in columns[3:]:
-                    if isinstance(row.get(name), (int, float)) and not math.isnan(row[name]):
-                        tf.summary.scalar(name, row[name])
-            writer.flush()
-            checkpoints.save(row["updates"])
-
-        def last_checkpoint() -> str:
-            numbers = checkpoints.numbers()
-            return f"last good checkpoint ckpt-{numbers[-1]}" if numbers else "no checkpoint"
-
-        try:
-            trainer.train(on_row=on_row, on_update=bar.update)
-        except TrainingDiverged as error:
-            bar.close()
-            print(f"tf-gae: training stopped: {error} ({last_checkpoint()})", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            bar.close()
-            print(
-                f"tf-gae: interrupted at {int(trainer.env_steps.numpy()):,} env steps ({last_checkpoint()}); "
-                f"continue with: tf-gae train --resume --run-dir {run.path}",
-                file=sys.stderr,
-            )
-            return INTERRUPTED
-        finally:
-            trainer.close()
-        bar.close()
-        threshold = _reward_threshold(config.env_id)
-        curve = plot_learning_curves([run.path], run.path / "learning_curve.png", threshold=threshold)
-        print(f"tf-gae: wrote {run.progress_path}, {curve}, checkpoints/ and tb/", file=sys.stderr)
-        if args.eval_episodes:
-            mean, std, _ = evaluate_policy(trainer.model, config.env_id, args.eval_episodes, seed=10_000)
-            result = _eval_record(config.env_id, args.eval_episodes, mean, std, True, int(trainer.env_steps.numpy()))
-            try:
-                path = run.write_eval(result)
-            except RunDirectoryError as error:
-                raise UsageError(f"{error}; the result was {json.dumps(result, sort_keys=True)}") from None
-            solved = "" if threshold is None else (" — solved" if mean >= threshold else f" — below {threshold:g}")
-            print(
-                f"tf-gae: deterministic evaluation over {args.eval_episodes} episodes: "
-                f"{mean:.1f} ± {std:.1f}{solved} (written to {path})",
-                file=sys.stderr,
-            )
-        return 0
-    finally:  # the lock is the process's until it ends; in-process callers get it back now
-        if run is not None:
-            run.unlock()
+        train(
+            env, args.algo, run_dir=args.run_dir, resume=args.resume, trust_run_dir=args.trust_run_dir,
+            eval_episodes=args.eval_episodes, **given,
+        )  # fmt: skip
+    except ValueError as error:  # ConfigError, RunDirectoryError, unknown env or unsupported spaces
+        raise UsageError(str(error)) from None
+    except TrainingDiverged as error:
+        print(f"tf-gae: training stopped: {error}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as error:
+        print(f"tf-gae: {error}", file=sys.stderr)
+        return INTERRUPTED
+    return 0
 
 
-def _restore(run, checkpoints, trainer) -> str:
-    """Restore the newest good checkpoint of `run` into `trainer` and cut progress.csv back to it; returns
-    the text for the start-up line. RunDirectoryError where resuming would lose recorded progress."""
-    from tf_gae.runs import RunDirectoryError
+def _config_default(name: str) -> Any:
+    from tf_gae.config import TrainerConfig
 
-    rows = run.read_progress_rows()
-    number, notes = checkpoints.restore_newest()
-    if number is None:
-        if rows:
-            raise RunDirectoryError(
-                f"{run.progress_path} has {len(rows)} rows but {checkpoints.folder} holds no checkpoint to "
-                "continue them from; resuming would discard them: start a new run (or restore the checkpoints)"
-            )
-        checkpoints.save(0)  # created, then stopped before its first checkpoint: nothing to lose
-    steps = int(trainer.env_steps.numpy())
-    dropped = run.truncate_progress(steps)
-    for note in notes:
-        print(f"tf-gae: {note}; using an older checkpoint", file=sys.stderr)
-    text = f", resumed at {steps:,} steps from ckpt-{number if number is not None else 0}"
-    if dropped:
-        text += f" (progress.csv cut back to it: {dropped} row{'s' if dropped > 1 else ''} after it dropped)"
-    return text
-
-
-def _reward_threshold(env_id: str) -> float | None:
-    """The registry's reward threshold for `env_id`, if it is registered (looked up without importing)."""
-    from tf_gae.rollout import registered_spec
-
-    spec = registered_spec(env_id)
-    return None if spec is None else spec.reward_threshold
-
-
-def _eval_record(env_id, episodes, mean, std, deterministic, env_steps) -> dict[str, Any]:
-    return dict(
-        env=env_id,
-        episodes=episodes,
-        mean_return=mean,
-        std_return=std,
-        deterministic=deterministic,
-        env_steps=env_steps,
-    )
-
-
-# ---------------------------------------------------------------------------------------------- evaluate, plot
-
-
-def _load_model(run_dir: Path, trusted_env: str | None = None, trust: bool = False):
-    """Rebuild the model from config.json and restore the newest good checkpoint's weights (no code is loaded)."""
-    from tf_gae._tf import tf
-    from tf_gae.runs import RunDirectory
-    from tf_gae.trainers.base import build_model
-
-    run = RunDirectory.open(run_dir)
-    _, config = _run_config(run, trusted_env, trust)
-    model = build_model(config)
-    env_steps = tf.Variable(0, dtype=tf.int64)
-    number, notes = run.checkpoints(tf.train.Checkpoint(model=model, env_steps=env_steps)).restore_newest(partial=True)
-    if number is None:
-        raise UsageError(f"{run_dir} has no checkpoint yet; train it first (tf-gae train --resume --run-dir {run_dir})")
-    for note in notes:
-        print(f"tf-gae: {note}; using an older checkpoint", file=sys.stderr)
-    return run, config, model, int(env_steps.numpy())
+    return next(f.default for f in dataclasses.fields(TrainerConfig) if f.name == name)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from tf_gae.runs import RunDirectoryError, evaluate_policy
+    from tf_gae.api import load
+    from tf_gae.runs import RunDirectory, RunDirectoryError
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be ≥ 1, got {args.episodes}")
     if not 0 <= args.seed < 2**31:
         raise UsageError(f"--seed must be a whole number in [0, 2^31), got {args.seed}")
     try:
-        run, config, model, env_steps = _load_model(args.run_dir, args.env_id, args.trust_run_dir)
+        agent = load(args.run_dir, env=args.env_id, trust_run_dir=args.trust_run_dir)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    mean, std, _ = evaluate_policy(model, config.env_id, args.episodes, args.seed, deterministic=not args.stochastic)
-    result = _eval_record(config.env_id, args.episodes, mean, std, not args.stochastic, env_steps)
+    result = agent.evaluate(episodes=args.episodes, seed=args.seed, deterministic=not args.stochastic)
+    result.pop("returns")
     print(json.dumps(result, sort_keys=True), flush=True)  # the result first: a failed write loses nothing
     if args.write:
         try:
-            run.write_eval(result)
+            RunDirectory.open(args.run_dir).write_eval(result)
         except RunDirectoryError as error:
             raise UsageError(f"{error}; the result is printed above") from None
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from tf_gae.api import reward_threshold
     from tf_gae.plotting import plot_learning_curves
     from tf_gae.runs import RunDirectory
 
@@ -429,7 +205,7 @@ def _plot(args: argparse.Namespace) -> int:
     try:
         env_ids = {RunDirectory.open(d).config.get("env_id") for d in args.run_dirs if (d / "config.json").is_file()}
         only = env_ids.pop() if len(env_ids) == 1 else None
-        threshold = _reward_threshold(only) if isinstance(only, str) else None
+        threshold = reward_threshold(only) if isinstance(only, str) else None
         path = plot_learning_curves(list(args.run_dirs), out, threshold=threshold)
     except (ValueError, OSError) as error:
         raise UsageError(str(error)) from None

@@ -32,11 +32,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
-import keras
+from tf_gae._tf import tf  # first: TensorFlow imported once, without its start-up noise
+import keras  # noqa: E402
 import numpy as np
-import tensorflow_probability as tfp
+import tensorflow_probability as tfp  # noqa: E402
 
-from tf_gae._tf import tf
 from tf_gae.advantages import GAEOutput, gae, normalize_advantages
 from tf_gae import losses
 from tf_gae.config import _help

@@ -29,11 +29,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import keras
+from tf_gae._tf import tf  # first: TensorFlow imported once, without its start-up noise
+import keras  # noqa: E402
 import numpy as np
 
 from tf_gae import losses
-from tf_gae._tf import tf
 from tf_gae.config import _help
 from tf_gae.distribute import check_even_split
 from tf_gae.learner import Learner

@@ -21,10 +21,10 @@ import time
 from typing import Any, Callable
 
 import gymnasium as gym
-import keras
+from tf_gae._tf import tf  # first: TensorFlow imported once, without its start-up noise
+import keras  # noqa: E402
 import numpy as np
 
-from tf_gae._tf import tf
 from tf_gae.advantages import gae, normalize_advantages
 from tf_gae.config import ConfigError, TrainerConfig, flag_name
 from tf_gae import losses
@@ -338,14 +338,6 @@ class Trainer:
                 "--max-grad-norm; the last good checkpoint is kept"
             )
 
-    @functools.cached_property
-    def _state_is_finite(self) -> Callable[[], tf.Tensor]:
-        def all_finite() -> tf.Tensor:
-            floats = [v for v in self.checkpoint_variables() if tf.as_dtype(v.dtype).is_floating]
-            return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in floats]))
-
-        return tf.function(all_finite)
-
     def checkpoint_variables(self) -> list[tf.Variable]:
         """Every variable :meth:`checkpoint` saves: weights, optimizer slots, observation and return statistics."""
         variables = list(self.model.variables) + list(self.optimizer.variables)
@@ -356,7 +348,8 @@ class Trainer:
     def check_state_finite(self, updates: str) -> None:
         """TrainingDiverged if a weight, optimizer slot or running statistic is NaN/inf, so that such a
         state is never checkpointed (the last good checkpoints are kept)."""
-        if not bool(self._state_is_finite()):
+        floats = (v for v in self.checkpoint_variables() if tf.as_dtype(v.dtype).is_floating)
+        if not all(np.isfinite(v.numpy()).all() for v in floats):  # a few small arrays: no graph to trace
             raise TrainingDiverged(
                 f"non-finite weights or running statistics after update {updates}; lower --learning-rate or "
                 "check the environment's observations and rewards; the last good checkpoint is kept"
