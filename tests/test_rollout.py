@@ -39,6 +39,13 @@ def test_truncation_bootstraps_from_the_final_observation_not_the_reset_one():
     np.testing.assert_allclose(next_values[:-1][inside], values[1:][inside], rtol=1e-6)
     assert next_values[-1, 0] == pytest.approx(value(0.05), abs=1e-5)  # s_25 is step 5 of episode 3
     assert rollout.episode_returns == [10.0] * 4 and rollout.episode_lengths == [10] * 4
+    # The graph returns them as [T, B] tensors: the return at the step an episode ended, NaN elsewhere.
+    tensors = collector.collect_graph(tf.constant(collector._observations))
+    returns, lengths = tensors["episode_returns"].numpy(), tensors["episode_lengths"].numpy()  # [T, B]
+    assert returns.shape == (25, 2) and returns.dtype == np.float64
+    ended = ~np.isnan(returns)
+    np.testing.assert_array_equal(ended, tensors["truncated"].numpy())  # (this env never terminates)
+    assert set(returns[ended]) == {10.0} and set(lengths[ended]) == {10} and not lengths[~ended].any()
 
 
 def test_shapes_and_dtypes_discrete_and_box():

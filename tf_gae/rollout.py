@@ -10,6 +10,11 @@ the step that ends an episode returns the reset observation, and the episode's f
     next_values[t] = V(final observation)  for a time-limit truncation (bootstrap; GAE paper §2),
     next_values[t] = anything              for a termination (never read by tf_gae.gae),
     next_values[T-1] = V(s_T)              for the last step of the rollout (the rollout is cut there).
+
+The rollout returns every tensor the update needs, and the episode statistics too: `episode_returns[t, b]`
+is the (unscaled) return of the episode that ended at step t in environment b, NaN where none ended, and
+`episode_lengths[t, b]` its length. The environments themselves, and the running sums of the episodes
+still going, live on the Python side, where gymnasium steps them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ __all__ = [
     "RolloutCollector",
     "RewardScaler",
     "NonFiniteObservation",
+    "finished_episodes",
     "make_vector_env",
     "check_env_id",
     "split_env_id",
@@ -121,6 +127,14 @@ class RewardScaler:
         self.discounted_returns.assign(tf.zeros_like(self.discounted_returns))
 
 
+def finished_episodes(episode_returns: Any, episode_lengths: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The returns and lengths of the episodes that ended, from a rollout's `[T, B]` episode_returns (NaN
+    where none ended) and episode_lengths, in the order they ended (time first, then environment)."""
+    returns = np.asarray(episode_returns).reshape(-1)
+    ended = ~np.isnan(returns)
+    return returns[ended].astype(np.float64), np.asarray(episode_lengths).reshape(-1)[ended].astype(np.int64)
+
+
 @dataclass
 class Rollout:
     """One rollout, time-major. T = steps per environment, B = number of environments."""
@@ -173,8 +187,6 @@ class RolloutCollector:
         self._observations: np.ndarray | None = None  # s_t of every env, kept between rollouts
         self._running_returns = np.zeros(env.num_envs)
         self._running_lengths = np.zeros(env.num_envs, np.int64)
-        self._finished_returns: list[float] = []
-        self._finished_lengths: list[int] = []
         self.failure: Exception | None = None  # what the environment raised inside the last graph call
         self.observation_size = int(env.single_observation_space.shape[0])
         action_shape = () if self.discrete else (model.action_spec.size,)
@@ -218,18 +230,21 @@ class RolloutCollector:
                 ("terminated", tf.bool, [num_envs]),
                 ("truncated", tf.bool, [num_envs]),
                 ("final_observations", tf.float32, [num_envs, self.observation_size]),
+                ("episode_returns", tf.float64, [num_envs]),  # the return of an episode that ended at t, else NaN
+                ("episode_lengths", tf.int32, [num_envs]),  # its length, else 0
             ]
         }
         names = list(arrays)
 
         def one_step(t, observations, *written):
             actions, log_probs, values = self._act_graph(observations)
-            next_observations, rewards, terminated, truncated, final_observations = tf.numpy_function(
+            (next_observations, rewards, terminated, truncated, final_observations, episode_returns,
+             episode_lengths) = tf.numpy_function(
                 self._step_environments,
                 [actions],
-                [tf.float32, tf.float32, tf.bool, tf.bool, tf.float32],
+                [tf.float32, tf.float32, tf.bool, tf.bool, tf.float32, tf.float64, tf.int32],
                 stateful=True,
-            )
+            )  # fmt: skip
             if self.reward_scaler is not None:  # scaled for training; episode statistics keep the raw ones
                 rewards = self.reward_scaler(tf.ensure_shape(rewards, [num_envs]), terminated | truncated)
             step = dict(
@@ -241,6 +256,8 @@ class RolloutCollector:
                 terminated=terminated,
                 truncated=truncated,
                 final_observations=final_observations,
+                episode_returns=episode_returns,
+                episode_lengths=episode_lengths,
             )
             written = [
                 array.write(t, tf.ensure_shape(step[name], array.element_shape))
@@ -283,13 +300,14 @@ class RolloutCollector:
             final_observations[i] = info["final_obs"][i]
         self._running_returns += rewards  # episode statistics use the environment's own rewards
         self._running_lengths += 1
-        for i in np.flatnonzero(terminated | truncated):
-            self._finished_returns.append(float(self._running_returns[i]))
-            self._finished_lengths.append(int(self._running_lengths[i]))
-            self._running_returns[i] = 0.0
-            self._running_lengths[i] = 0
+        ended = terminated | truncated
+        episode_returns = np.where(ended, self._running_returns, np.nan)  # [B] float64, summed as gymnasium's
+        episode_lengths = np.where(ended, self._running_lengths, 0).astype(np.int32)  # [B]
+        self._running_returns[ended] = 0.0
+        self._running_lengths[ended] = 0
         self._observations = np.asarray(next_observations, np.float32)
-        return self._observations, rewards, terminated, truncated, final_observations
+        return (self._observations, rewards, terminated, truncated, final_observations, episode_returns,
+                episode_lengths)  # fmt: skip
 
     def _check_finite(self, observations: Any, where: str) -> None:
         observations = np.asarray(observations)
@@ -314,17 +332,16 @@ class RolloutCollector:
 
     def collect(self) -> Rollout:
         """T steps of every environment under the current policy, as one :class:`Rollout`."""
-        rollout, returns, lengths = self.run(self._collect)
-        return Rollout(**rollout, episode_returns=returns, episode_lengths=lengths)
+        rollout = self.run(self._collect)
+        returns, lengths = finished_episodes(rollout.pop("episode_returns"), rollout.pop("episode_lengths"))
+        return Rollout(**rollout, episode_returns=returns.tolist(), episode_lengths=lengths.tolist())
 
-    def run(self, graph: Callable[..., Any], *args: Any) -> tuple[Any, list[float], list[int]]:
+    def run(self, graph: Callable[..., Any], *args: Any) -> Any:
         """Call `graph(observations, *args)`, a compiled function that collects from the current observations
-        [B, obs_dim] (with :meth:`collect_graph`, once or several times); returns its outputs and the returns
-        and lengths of the episodes that finished meanwhile. The trainers use it to run rollouts and their
-        updates as one graph call."""
+        [B, obs_dim] (with :meth:`collect_graph`, once or several times), and return its outputs. The trainers
+        use it to run rollouts and their updates as one graph call."""
         if self._observations is None:
             self.reset()
-        self._finished_returns, self._finished_lengths = [], []
         self.failure = None
         try:
             outputs = graph(tf.constant(self._observations), *args)
@@ -332,4 +349,4 @@ class RolloutCollector:
             if self.failure is not None:  # the environment raised inside the graph: raise that, not TF's wrapper
                 raise self.failure from None
             raise
-        return outputs, self._finished_returns, self._finished_lengths
+        return outputs

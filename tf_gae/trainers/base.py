@@ -243,11 +243,12 @@ class Trainer:
     raw_metric_names: tuple[str, ...] = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
     """The scalars :meth:`_update_graph` returns, in the order :meth:`_iterate_graph` sums them."""
 
-    def _iterate_graph(self, observations: tf.Tensor, num_updates: tf.Tensor) -> tf.Tensor:
+    def _iterate_graph(self, observations: tf.Tensor, num_updates: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """`num_updates` times: collect a rollout (from `observations` [B, obs_dim] first, then from where the
-        last one stopped), update on it, count it. Returns each raw metric summed over the updates [M]."""
+        last one stopped), update on it, count it. Returns each raw metric summed over the updates [M], and the
+        returns [K] and lengths [K] of the K episodes that ended meanwhile, in the order they ended."""
 
-        def one_update(index, observations, sums):
+        def one_update(index, observations, sums, episode_returns, episode_lengths):
             rollout_tensors, last_observations = self.collector.collect_graph_and_last(observations)
             metrics = self._update_graph(rollout_tensors)
             if set(metrics) != set(self.raw_metric_names):
@@ -255,14 +256,23 @@ class Trainer:
             self.updates.assign_add(1)
             self.env_steps.assign_add(self.config.steps_per_update)
             values = tf.stack([tf.cast(metrics[name], tf.float32) for name in self.raw_metric_names])
-            return index + 1, last_observations, sums + values
+            returns = tf.reshape(rollout_tensors["episode_returns"], [-1])  # [T·B], NaN where none ended
+            ended = ~tf.math.is_nan(returns)
+            episode_returns = tf.concat([episode_returns, tf.boolean_mask(returns, ended)], axis=0)
+            lengths = tf.reshape(rollout_tensors["episode_lengths"], [-1])
+            episode_lengths = tf.concat([episode_lengths, tf.boolean_mask(lengths, ended)], axis=0)
+            return index + 1, last_observations, sums + values, episode_returns, episode_lengths
 
-        _, _, sums = tf.while_loop(
+        start = (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names)]), tf.zeros([0], tf.float64),
+                 tf.zeros([0], tf.int32))  # fmt: skip
+        _, _, sums, episode_returns, episode_lengths = tf.while_loop(
             lambda index, *_: index < num_updates,
             one_update,
-            (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names)])),
+            start,
+            shape_invariants=(start[0].shape, observations.shape, start[2].shape, tf.TensorShape([None]),
+                              tf.TensorShape([None])),  # fmt: skip
         )
-        return sums
+        return sums, episode_returns, episode_lengths
 
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The update on one rollout, as graph ops; returns the raw metrics for :meth:`finish_metrics`."""
@@ -388,6 +398,8 @@ class Trainer:
             span = f"{update + 1}" if chunk == 1 else f"{update + 1}–{update + chunk}"
             try:
                 raw_sums, episode_returns, episode_lengths = self.collector.run(self._iterate, tf.constant(chunk))
+                episode_returns = episode_returns.numpy().tolist()  # [K] episodes that ended
+                episode_lengths = episode_lengths.numpy().tolist()
             except NonFiniteObservation as error:
                 raise TrainingDiverged(f"{error} (during update {span}); the last good checkpoint is kept") from None
             raw = dict(zip(self.raw_metric_names, raw_sums.numpy().tolist()))
