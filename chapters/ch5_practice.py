@@ -476,6 +476,13 @@ def walk_through(seed: int) -> dict[str, float]:
         print(f"  PPO's step replaces 3: the clipped surrogate  {_where(tf_gae.losses.clipped_surrogate)}, "
               "several shuffled minibatch epochs per rollout.")
         print("  GAE (step 2) has nothing to optimise; gradient descent happens only in step 4.\n")
+        print("The update as training runs it (printed from the library's source, not a copy):")
+        for function in (Trainer._gradient_step_graph, Trainer._losses):
+            print(f"  {_where(function)}")
+            for line in inspect.getsource(function).splitlines():
+                print(f"  | {line}")
+        print("  flat_batch runs tf_gae.gae on the [T, B] rollout (step 2) and flattens it; Trainer.train calls this\n"
+              "  once per rollout, several rollouts per graph call between two progress rows.\n")
         return dict(metrics, parameter_change=change)
     finally:
         trainer.close()

@@ -531,3 +531,20 @@ def test_get_config_round_trips(action_space_name, options):
         assert getattr(rebuilt, key) == value
     rebuilt_via_keras = ActorCritic.from_config(model.get_config())
     assert rebuilt_via_keras.count_params() == model.count_params()
+
+
+@pytest.mark.parametrize("kind", ["discrete", "box"])
+def test_a_saved_model_loads_back_with_keras_load_model(tmp_path, kind):
+    """The classes are registered with Keras, so `.keras` files round-trip: same weights (the observation
+    statistics included), same outputs."""
+    spec = dict(kind="discrete", size=3) if kind == "discrete" else dict(kind="box", size=2, low=[-1, -1], high=[1, 1])
+    model = ActorCritic(4, spec, normalize_observations=True, seed=3)
+    observations = np.random.default_rng(0).normal(2.0, 3.0, size=(16, 4)).astype(np.float32)
+    model.observation_normalizer.update(observations)
+    model.save(tmp_path / "agent.keras")
+    loaded = keras.models.load_model(tmp_path / "agent.keras")
+    assert type(loaded) is ActorCritic and loaded.action_spec == model.action_spec
+    for saved, restored in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(saved, restored)
+    for output, restored_output in zip(model(observations), loaded(observations)):
+        np.testing.assert_array_equal(output.numpy(), restored_output.numpy())

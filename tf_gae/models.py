@@ -184,6 +184,7 @@ def _observations_tensor(observations: Any, observation_size: int, name: str = "
     return tensor
 
 
+@keras.saving.register_keras_serializable(package="tf_gae")
 class RunningObservationNormalizer(keras.layers.Layer):
     """Normalizes observations by running statistics: clip((s − μ) / √(σ² + ε), −clip, clip).
 
@@ -317,6 +318,7 @@ def _orthogonal(gain: float, seed: int | None, offset: int) -> keras.initializer
     return keras.initializers.Orthogonal(gain=gain, seed=None if seed is None else seed + offset)
 
 
+@keras.saving.register_keras_serializable(package="tf_gae")
 class ActorCritic(keras.Model):
     """Policy π_θ(a | s) and value V_φ(s) as MLPs, with separate trunks by default.
 
