@@ -1,4 +1,4 @@
-"""The chapter contract's command line, shared by every chapter (../shared/DESIGN.md).
+"""The chapter contract's command line, shared by every chapter (docs/design.md, "The chapters").
 
     python -m chapters.chN_name [--quick] [--out DIR] [--seed S]
 

@@ -404,7 +404,7 @@ def _recursion_rows(rewards, values, valid, gamma, lambda_, finite_rows, advanta
 def _checked_recursion_rows(rewards, values, valid, gamma, lambda_, finite_rows, advantages, returns):
     """The slow path for flagged rows: first the right-padding check (raise or assert), then the recursion."""
     valid = _check_right_padded(valid, _right_padded(valid))
-    # Data, not a loss: stopping the gradient here also keeps a watching GradientTape from asking XLA for a
+    # Data, not a loss: stopping the gradient here also keeps a watching gradient tape from asking XLA for a
     # differentiable version of the recursion (its TensorArray has no fixed size there, and XLA refuses it).
     data = [tf.stop_gradient(x) for x in (rewards, values, gamma, lambda_, finite_rows, advantages, returns)]
     rewards, values, gamma, lambda_, finite_rows, advantages, returns = data
