@@ -136,3 +136,21 @@ def test_non_finite_loss_exits_1_and_keeps_the_last_good_checkpoint(tmp_path):
     assert steps == [20, 40, 60, 80, 100]
     checkpoints = (run_dir / "checkpoints" / "checkpoint").read_text()
     assert 'model_checkpoint_path: "ckpt-5"' in checkpoints
+
+
+def test_help_and_flag_errors_answer_without_importing_tensorflow():
+    script = (
+        "import sys, contextlib, io\n"
+        "import tf_gae.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    for argv in (['--help'], ['train', '--help'], ['train', '--gamma', '2']):\n"
+        "        try:\n"
+        "            tf_gae.cli.main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]

@@ -128,7 +128,7 @@ def _resume_config(run: Any, algo: str | None, given: dict[str, Any], trust: boo
     if algo is not None and algo != run_algo:
         raise RunDirectoryError(f"--algo {algo} contradicts the run's algorithm {run_algo}; drop --algo to resume it")
     for name, value in given.items():
-        if getattr(config, name) != value:
+        if getattr(config, name) != (tuple(value) if isinstance(value, list) else value):
             raise RunDirectoryError(
                 f"{flag_name(name)} {value} contradicts the run's {name}={getattr(config, name)!r} in "
                 f"{run.path}/config.json; drop the flag to resume (or start a new run)"

@@ -89,6 +89,8 @@ class TrainerConfig:
     log_every_steps: int = _help("write a progress row and a checkpoint about every this many env steps", default=2_000)
 
     def __post_init__(self) -> None:
+        if isinstance(self.hidden_sizes, list):  # a list from JSON or a caller: the frozen config keeps a tuple
+            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         self.validate()
 
     def validate(self) -> None:
