@@ -143,7 +143,7 @@ def test_help_and_flag_errors_answer_without_importing_tensorflow():
         "import sys, contextlib, io\n"
         "import tf_gae.cli\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-        "    for argv in (['--help'], ['train', '--help'], ['train', '--gamma', '2']):\n"
+        "    for argv in (['--help'], ['train', '--help'], ['train', '--gamma', '2'], ['train', '--learning-rate', '-3']):\n"
         "        try:\n"
         "            tf_gae.cli.main(argv)\n"
         "        except SystemExit:\n"

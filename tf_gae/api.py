@@ -34,6 +34,7 @@ __all__ = [
     "resolve_env",
     "run_config",
     "make_config",
+    "default_run_dir",
     "reward_threshold",
     "ProgressBar",
     "TrainingInterrupted",
@@ -78,6 +79,13 @@ def resolve_env(env: str | Callable[[], Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- configuration
+
+
+def default_run_dir(env_id: str, algo: str, seed: int, root: str | Path = "runs") -> Path:
+    """runs/<env>__<algo>__s<seed>__<date-time>, the command's run directory when none is given."""
+    import time
+
+    return Path(root) / f"{env_id}__{algo}__s{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def run_config(run: Any, trusted_env: str | None = None, trust: bool = False) -> tuple[str, Any]:
@@ -253,12 +261,15 @@ def train(
         raise ValueError(f"eval_episodes must be a whole number ≥ 0, got {eval_episodes!r}")
     if resume and run_dir is None:
         raise ConfigError("--resume needs --run-dir RUN_DIR, the folder of the run to continue")
-    from tf_gae.runs import RunDirectory
-    from tf_gae.trainers.base import check_environment
-
     given = dict(hyperparameters)
     if env is not None:
         given["env_id"] = resolve_env(env)
+    if not resume:
+        algo = algo or DEFAULT_ALGO
+        config = make_config(algo, given)  # before TensorFlow is imported: a bad value is refused at once
+    from tf_gae.runs import RunDirectory
+    from tf_gae.trainers.base import check_environment
+
     run = None
     try:
         if resume:
@@ -268,8 +279,6 @@ def train(
             run.lock()  # held until training ends: one writer at a time
             run.read_progress_rows()  # progress.csv must be readable before anything is restored or cut
         else:
-            algo = algo or DEFAULT_ALGO
-            config = make_config(algo, given)
             check_environment(config.env_id)
             if run_dir is not None:
                 run_dir = RunDirectory.check_new(run_dir)

@@ -138,14 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args: argparse.Namespace) -> int:
     from tf_gae.api import TrainingInterrupted, train
-    from tf_gae.trainers import TrainingDiverged
 
     if args.eval_episodes < 0:
         raise UsageError(f"--eval-episodes must be ≥ 0, got {args.eval_episodes}")
     given = {f.name: getattr(args, f.name) for f in _config_fields() if getattr(args, f.name, None) is not None}
     env = given.pop("env_id", None)
     if not args.resume and args.run_dir is None:
-        from tf_gae.runs import default_run_dir
+        from tf_gae.api import default_run_dir
 
         env_id = env or _config_default("env_id")
         args.run_dir = default_run_dir(env_id, args.algo or DEFAULT_ALGO, given.get("seed", _config_default("seed")))
@@ -156,7 +155,11 @@ def _train(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ValueError as error:  # ConfigError, RunDirectoryError, unknown env or unsupported spaces
         raise UsageError(str(error)) from None
-    except TrainingDiverged as error:
+    except RuntimeError as error:  # TrainingDiverged (imported here: the module above needs no TensorFlow)
+        from tf_gae.trainers import TrainingDiverged
+
+        if not isinstance(error, TrainingDiverged):
+            raise
         print(f"tf-gae: training stopped: {error}", file=sys.stderr)
         return 1
     except TrainingInterrupted as error:

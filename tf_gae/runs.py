@@ -27,7 +27,6 @@ import math
 import os
 import platform
 import re
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -40,7 +39,6 @@ __all__ = [
     "RunDirectory",
     "RunDirectoryError",
     "RunCheckpoints",
-    "default_run_dir",
     "package_versions",
     "episode_returns",
     "mode_policy",
@@ -50,11 +48,6 @@ __all__ = [
 
 class RunDirectoryError(ValueError):
     """The run directory cannot be used as asked; the message says what to do instead."""
-
-
-def default_run_dir(env_id: str, algo: str, seed: int, root: str | Path = "runs") -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{env_id}__{algo}__s{seed}__{stamp}"
 
 
 def package_versions() -> dict[str, str]:
