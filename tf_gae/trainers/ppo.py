@@ -68,7 +68,7 @@ class PPOTrainer(Trainer):
             )
 
         # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied. A NaN approx_kl is
-        # not a KL stop (NaN > limit is false): the step goes on to `descend`, which never applies a
+        # not a KL stop (NaN > limit is false): the step goes on to `Learner.step`, which never applies a
         # non-finite gradient, and the NaN reaches the metrics, which stop training with the clear message.
         loss, metrics, grad_norm, _ = self.learner.step(ppo_loss, batch, apply=lambda m: ~(m["approx_kl"] > kl_limit))
         return dict(loss=loss, grad_norm=grad_norm, within_kl=~(metrics["approx_kl"] > kl_limit), **metrics)
