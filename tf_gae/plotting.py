@@ -326,9 +326,11 @@ def _learning_curve_figure(
         # e.g. MountainCar-v0 for fewer steps than an episode takes: an honest empty figure, not an error
         steps_run = runs[0]["env_steps"][np.isfinite(runs[0]["env_steps"])]
         reach = f"{int(steps_run.max()):,} env steps" if steps_run.size else "this run"
-        ax.text(0.5, 0.5, f"no finite {_column_label(column).lower()} in {reach}\n(no episode finished?)",
+        if steps_run.size:
+            ax.set_xlim(0, float(steps_run.max()))
+        ax.text(0.5, 0.75, f"nothing to plot: no finite value in {reach}\n(for returns: no episode finished yet)",
                 transform=ax.transAxes, ha="center", va="center", color="0.35")
-        ax.plot([], [], color=color, lw=1.8, label=name)
+        ax.plot([], [], color=color, lw=1.8, label=f"{name} (no values)")
     elif num_runs == 1:
         steps, values = _finite_points(runs[0], column, str(run_dirs[0]))
         seed = (configs[0] or {}).get("seed")
