@@ -8,7 +8,6 @@ process; the ones about signals and other processes use subprocesses.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import pytest
 
 import tf_gae
 from tf_gae.cli import main
-from tf_gae.runs import RunCheckpoints, RunDirectory, RunDirectoryError
+from tf_gae.runs import RunCheckpoints, RunDirectory
 
 from .envs import register_test_envs
 from .test_cli import ROOT, SMALL, progress_rows, snapshot

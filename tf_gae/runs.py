@@ -254,9 +254,7 @@ class RunCheckpoints:
         self.max_to_keep = max_to_keep
 
     def numbers(self) -> list[int]:
-        """The update counts of the checkpoints on disk, oldest first (refuses a state file naming anything
-        outside the folder: someone crafted it)."""
-        self.check_state_file()
+        """The update counts of the checkpoints on disk, oldest first, found by listing the folder."""
         if not self.folder.is_dir():
             return []
         return sorted(int(m.group(1)) for p in self.folder.iterdir() if (m := self._INDEX.fullmatch(p.name)))
@@ -300,6 +298,7 @@ class RunCheckpoints:
         a note for each newer one that did not read). `partial`: the checkpoint may hold more objects than
         this one (evaluation restores the model only). RunDirectoryError if checkpoints exist but none reads,
         or one holds tensors of other shapes than this run's (its config.json and checkpoints disagree)."""
+        self.check_state_file()  # a state file naming anything outside: someone crafted it
         notes: list[str] = []
         numbers = self.numbers()
         for number in reversed(numbers):
