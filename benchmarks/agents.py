@@ -137,7 +137,7 @@ def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] |
     else:
         trainer = PPOTrainer(
             PPOConfig(
-                **common, optimizer="adam", batch_size=spec["batch_size"], n_epochs=spec["n_epochs"],
+                **common, optimizer="adam", minibatch_size=spec["batch_size"], n_epochs=spec["n_epochs"],
                 clip_range=spec["clip_range"], anneal_lr=spec["anneal"], anneal_clip=spec["anneal"],
             )
         )  # fmt: skip

@@ -187,14 +187,14 @@ def _strategy_equivalence(algo: str) -> dict[str, float]:
     if algo == "a2c":
         config, trainer_class = A2CConfig(num_envs=4, n_steps=8, learning_rate=3e-3, normalize_advantages=True, seed=5), A2CTrainer
     else:
-        config = PPOConfig(num_envs=4, n_steps=16, batch_size=32, n_epochs=3, learning_rate=3e-3, clip_range_vf=0.2, seed=5)
+        config = PPOConfig(num_envs=4, n_steps=16, minibatch_size=32, n_epochs=3, learning_rate=3e-3, clip_range_value=0.2, seed=5)
         trainer_class = PPOTrainer
     single = trainer_class(config)
     mirrored = trainer_class(config, strategy=strategy)
     try:
         mirrored.model.set_weights(single.model.get_weights())
         rollout = single.collector.collect()
-        mirrored.collector.generator.reset(single.collector.generator.state)  # the same minibatch shuffles
+        mirrored.learner.generator.reset(single.learner.generator.state)  # the same minibatch shuffles
         before = single.model.get_weights()
         single_metrics, mirrored_metrics = single.update(rollout), mirrored.update(rollout)
         return dict(

@@ -98,7 +98,7 @@ def test_train_in_memory_writes_nothing_and_bad_arguments_are_refused(tmp_path, 
 
 
 def test_box_actions_are_clipped_to_the_action_space():
-    agent = tf_gae.train("Pendulum-v1", algo="ppo", total_steps=64, num_envs=2, n_steps=32, batch_size=32,
+    agent = tf_gae.train("Pendulum-v1", algo="ppo", total_steps=64, num_envs=2, n_steps=32, minibatch_size=32,
                          progress=False)  # fmt: skip
     agent.model.policy_head.bias.assign([50.0])  # a mean far outside [−2, 2]
     np.testing.assert_array_equal(agent.predict(np.zeros((3, 3), np.float32)), [[2.0], [2.0], [2.0]])

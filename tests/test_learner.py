@@ -92,3 +92,70 @@ def test_bad_options_are_refused_with_the_fix():
         Learner([theta], keras.optimizers.SGD(), reduction="token_sum")
     with pytest.raises(ValueError, match="max_grad_norm must be ≥ 0"):
         Learner([theta], keras.optimizers.SGD(), max_grad_norm=-1.0)
+
+
+# ------------------------------------------------------------------ the one minibatch loop
+
+
+def run_epochs(learner, num_samples, *, n_epochs, minibatch_size, stop_at=None):
+    """Every minibatch the loop hands out, in order, and the loop's result. A step reports the sum and the
+    number of its sample indices; with `stop_at`, the step of that (0-based) number says not to go on."""
+    seen = []
+
+    def record(indices):
+        seen.append(indices.copy())
+        return np.int32(0)
+
+    counter = tf.Variable(0)
+
+    def minibatch_step(minibatch):
+        indices = minibatch["index"]
+        tf.numpy_function(record, [indices], tf.int32)
+        number = counter.assign_add(1) - 1
+        go_on = tf.constant(True) if stop_at is None else number != stop_at
+        metrics = dict(index_sum=tf.reduce_sum(indices), size=tf.size(indices))
+        return metrics, go_on
+
+    @tf.function
+    def epochs():
+        return learner.minibatch_epochs(
+            minibatch_step, dict(index=tf.range(num_samples)), n_epochs=n_epochs, minibatch_size=minibatch_size,
+            metric_names=("index_sum", "size"),
+        )  # fmt: skip
+
+    result = epochs()
+    return seen, result
+
+
+def test_each_pass_visits_every_sample_once_in_minibatches_of_the_given_size():
+    theta, learner = learner_for([0.0, 0.0, 0.0], seed=3)
+    seen, result = run_epochs(learner, 10, n_epochs=3, minibatch_size=4)
+    sizes = [len(indices) for indices in seen]
+    assert sizes == [4, 4, 2] * 3  # ⌈10/4⌉ minibatches a pass, the last holds 10 mod 4
+    passes = [np.concatenate(seen[3 * k : 3 * k + 3]) for k in range(3)]
+    for visited in passes:
+        assert sorted(visited.tolist()) == list(range(10))  # a permutation of the batch
+    assert len({tuple(p) for p in passes}) == 3  # shuffled afresh each pass
+    assert int(result.steps) == 9 and int(result.epochs) == 3
+    assert float(result.sums["index_sum"]) == 3 * 45  # Σ_i i = 45 per pass
+    assert float(result.sums["size"]) == 30
+
+
+def test_the_shuffles_follow_the_learners_seed():
+    orders = []
+    for seed in (7, 7, 8):
+        _, learner = learner_for([0.0, 0.0, 0.0], seed=seed)
+        seen, _ = run_epochs(learner, 12, n_epochs=2, minibatch_size=12)
+        orders.append(np.concatenate(seen).tolist())
+    assert orders[0] == orders[1]  # same seed, same order
+    assert orders[0] != orders[2]
+
+
+def test_a_step_that_says_stop_ends_every_pass_and_is_not_summed():
+    _, learner = learner_for([0.0, 0.0, 0.0], seed=0)
+    seen, result = run_epochs(learner, 10, n_epochs=4, minibatch_size=4, stop_at=4)  # the 2nd step of pass 2
+    assert len(seen) == 5  # steps 0-4 ran; nothing after the stop
+    assert int(result.steps) == 4 and int(result.epochs) == 2
+    assert float(result.sums["size"]) == 4 + 4 + 2 + 4  # the stopping step's 4 samples are not summed
+    assert float(result.last["size"]) == len(seen[4])
+    assert float(result.sums["index_sum"]) == 45 + float(np.sum(seen[3]))

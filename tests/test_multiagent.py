@@ -137,7 +137,7 @@ def zeros(*shapes):
         (lambda: team_gae(*zeros([4, 2], [4, 2], [4, 2], [4, 2], [4, 2])), "values"),
         (lambda: team_gae(*zeros([4, 2], [4, 2, 3], [4, 2, 2], [4, 2], [4, 2])), "next_values"),
         (lambda: team_gae(*zeros([4, 2], [4, 2, 3], [4, 2, 3], [4, 3], [4, 2])), "terminated"),
-        (lambda: CooperativePPOConfig(num_minibatches=3), "num_minibatches"),
+        (lambda: CooperativePPOConfig(minibatch_size=0), "minibatch_size"),
         (lambda: CooperativePPOConfig(lam=1.5), "lam"),
         (lambda: train_cooperative("joint", 10), "critic"),
         (lambda: train_cooperative(total_steps=10, env_options=dict(seed=3)), "env_options"),

@@ -52,14 +52,14 @@ def test_clipped_objective_equals_the_policy_gradient_loss_at_ratio_one():
 
 
 def small_config(**changes) -> PPOConfig:
-    base = dict(total_steps=160, num_envs=2, n_steps=16, n_epochs=2, batch_size=8, log_every_steps=32, hidden_sizes=(8,))
+    base = dict(total_steps=160, num_envs=2, n_steps=16, n_epochs=2, minibatch_size=8, log_every_steps=32, hidden_sizes=(8,))
     return PPOConfig(**{**base, **changes})
 
 
 def test_tiny_minibatches_never_give_nan():
     # 2 envs × 5 steps = 10 samples, minibatches of 3: the last one holds a single sample.
     rows = []
-    trainer = PPOTrainer(small_config(n_steps=5, batch_size=3, total_steps=30, log_every_steps=10))
+    trainer = PPOTrainer(small_config(n_steps=5, minibatch_size=3, total_steps=30, log_every_steps=10))
     trainer.train(on_row=rows.append)
     trainer.close()
     for row in rows:
@@ -88,7 +88,7 @@ def test_linear_annealing_and_kl_early_stop():
 def test_every_ppo_field_changes_behaviour():
     base = small_config(learning_rate=0.03, n_epochs=4)  # big steps, so that ratios leave the clip range
     changes = dict(
-        n_epochs=5, batch_size=16, clip_range=0.05, clip_range_vf=0.01, target_kl=1e-4, anneal_lr=False, anneal_clip=False
+        n_epochs=5, minibatch_size=16, clip_range=0.05, clip_range_value=0.01, target_kl=1e-4, anneal_lr=False, anneal_clip=False
     )
     base_print = _fingerprint(base, PPOTrainer)
     unchanged = []
@@ -103,7 +103,7 @@ def test_every_ppo_field_changes_behaviour():
     "change, message",
     [
         (dict(clip_range=0.0), "--clip-range must lie in"),
-        (dict(batch_size=0), "--batch-size must be a whole number"),
+        (dict(minibatch_size=0), "--minibatch-size must be a whole number"),
         (dict(target_kl=-1.0), "--target-kl must be ≥ 0"),
     ],
 )
@@ -127,7 +127,7 @@ def test_ppo_learns_cartpole_within_a_small_budget():
 def test_continuous_control_smoke(env_id):
     rows = []
     config = small_config(
-        env_id=env_id, normalize_observations=True, normalize_rewards=True, total_steps=256, n_steps=64, batch_size=32
+        env_id=env_id, normalize_observations=True, normalize_rewards=True, total_steps=256, n_steps=64, minibatch_size=32
     )
     trainer = PPOTrainer(config)
     trainer.train(on_row=rows.append)

@@ -174,7 +174,7 @@ def test_a_checkpoint_of_other_shapes_is_refused_with_one_line(capsys, run_copy)
 def test_non_finite_observations_stop_ppo_clearly_and_no_nan_checkpoint_is_written(capsys, tmp_path, env_id):
     run_dir = tmp_path / "run"
     argv = ["train", "--algo", "ppo", "--env", env_id, "--run-dir", str(run_dir), "--num-envs", "2",
-            "--n-steps", "10", "--batch-size", "10", "--n-epochs", "2", "--total-steps", "400",
+            "--n-steps", "10", "--minibatch-size", "10", "--n-epochs", "2", "--total-steps", "400",
             "--log-every-steps", "20", "--normalize-observations", "--eval-episodes", "0"]  # fmt: skip
     assert main(argv) == 1
     err = capsys.readouterr().err
@@ -196,7 +196,7 @@ def test_non_finite_observations_stop_ppo_clearly_and_no_nan_checkpoint_is_writt
 def test_a_nan_approx_kl_is_not_a_kl_stop_and_a_nan_state_is_never_checkpointed():
     from tf_gae.trainers import PPOConfig, PPOTrainer, TrainingDiverged
 
-    trainer = PPOTrainer(PPOConfig(num_envs=2, n_steps=8, total_steps=16, batch_size=16, normalize_observations=True))
+    trainer = PPOTrainer(PPOConfig(num_envs=2, n_steps=8, total_steps=16, minibatch_size=16, normalize_observations=True))
     try:
         names = trainer.raw_metric_names
         sums = dict.fromkeys(names, 0.0) | {"last_kl": float("nan"), "epochs": 1.0}  # steps 0: nothing applied

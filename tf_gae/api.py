@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tf_gae.config import CONFIGS, ConfigError, flag_name
+from tf_gae.config import CONFIGS, RENAMED_FIELDS, ConfigError, flag_name
 
 __all__ = [
     "Agent",
@@ -100,7 +100,8 @@ def run_config(run: Any, trusted_env: str | None = None, trust: bool = False) ->
     if not isinstance(algo, str) or algo not in CONFIGS:
         raise RunDirectoryError(f"{where} names no known algorithm ({algo!r}); it was not written by tf-gae train")
     config_class = CONFIGS[algo]
-    saved = {f.name: run.config[f.name] for f in dataclasses.fields(config_class) if f.name in run.config}
+    names = {f.name for f in dataclasses.fields(config_class)}
+    saved = {key: value for key, value in run.config.items() if RENAMED_FIELDS.get(key, key) in names}
     try:
         config = config_class.from_dict(saved)
         module, _ = split_env_id(config.env_id)
@@ -121,6 +122,9 @@ def make_config(algo: str, hyperparameters: dict[str, Any]) -> Any:
         raise ConfigError(f"algo must be one of {sorted(CONFIGS)}, got {algo!r}")
     known = {f.name for f in dataclasses.fields(CONFIGS[algo])}
     for name in hyperparameters:
+        if name in RENAMED_FIELDS:
+            raise ConfigError(f"{name} is called {RENAMED_FIELDS[name]} now (one name in every trainer); pass "
+                              f"{RENAMED_FIELDS[name]}= (the flag {flag_name(RENAMED_FIELDS[name])})")
         if name not in known:
             users = [a for a, c in CONFIGS.items() if name in {f.name for f in dataclasses.fields(c)}]
             if not users:

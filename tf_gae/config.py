@@ -20,12 +20,17 @@ __all__ = [
     "PPOConfig",
     "CONFIGS",
     "ConfigError",
+    "RENAMED_FIELDS",
     "flag_name",
 ]
 
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message names the field and the fix."""
+
+
+RENAMED_FIELDS = {"batch_size": "minibatch_size", "clip_range_vf": "clip_range_value"}
+"""Older names of fields (as earlier config.json files hold them) -> the one name every trainer family uses."""
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -145,10 +150,10 @@ class TrainerConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainerConfig":
         names = {f.name for f in dataclasses.fields(cls)}
+        values = {RENAMED_FIELDS.get(name, name): value for name, value in values.items()}
         unknown = sorted(set(values) - names)
         if unknown:
             raise ConfigError(f"unknown configuration keys {unknown} for {cls.__name__}")
-        values = dict(values)
         if isinstance(values.get("hidden_sizes"), list):  # JSON has no tuples
             values["hidden_sizes"] = tuple(values["hidden_sizes"])
         return cls(**values)
@@ -189,22 +194,22 @@ class PPOConfig(TrainerConfig):
     optimizer: str = _help("'adam' (as PPO's paper) or 'rmsprop'", default="adam")
     normalize_advantages: bool = _help("standardise advantages per minibatch", default=True)
     n_epochs: int = _help("passes over each rollout", default=20)
-    batch_size: int = _help("samples per minibatch (the rollout has num_envs × n_steps)", default=256)
+    minibatch_size: int = _help("samples per minibatch (the rollout has num_envs × n_steps)", default=256)
     clip_range: float = _help("ε of the clipped surrogate (the start value when annealed)", default=0.2)
-    clip_range_vf: float = _help("ε_V of value-function clipping (0 = no value clipping)", default=0.0)
+    clip_range_value: float = _help("ε_V of value-function clipping (0 = no value clipping)", default=0.0)
     target_kl: float = _help("stop a rollout's epochs once approx_kl > 1.5 × this (0 = never)", default=0.0)
     anneal_lr: bool = _help("decay the learning rate linearly to 0 over training", default=True)
     anneal_clip: bool = _help("decay clip_range linearly to 0 over training", default=True)
 
     def validate(self) -> None:
         super().validate()
-        for name in ("n_epochs", "batch_size"):
+        for name in ("n_epochs", "minibatch_size"):
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a whole number ≥ 1, got {value!r}")
         if not 0.0 < self.clip_range < 1.0:
             raise ConfigError(f"--clip-range must lie in (0, 1), got {self.clip_range!r}; PPO uses 0.1–0.3")
-        for name in ("clip_range_vf", "target_kl"):
+        for name in ("clip_range_value", "target_kl"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 0 (0 turns it off), got {getattr(self, name)!r}")
 

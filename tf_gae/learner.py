@@ -6,7 +6,9 @@ A step takes a loss function and a batch, and
     ‖g‖ = global norm;  g ← g · min(1, c / ‖g‖)   (c = max_grad_norm; no clipping when c = 0)
     θ ← optimizer(θ, g)                     unless the loss or ‖g‖ is not finite, or `apply` says no
 
-so a NaN never reaches the weights. With a strategy, the batch is cut into equal shards along its
+so a NaN never reaches the weights. :meth:`Learner.minibatch_epochs` is the one minibatch loop: several
+passes over a batch, each in an order shuffled afresh from the learner's own seeded generator, one step
+per minibatch, ending early when a step says so (PPO's KL stop). With a strategy, the batch is cut into equal shards along its
 first axis, one per replica:
 - `reduction="mean"`: the loss is a mean over samples; the replicas' gradients are averaged, which is
   the gradient of the mean over the whole batch (shards are equal in size).
@@ -23,10 +25,11 @@ from typing import Callable, NamedTuple, Sequence
 from tf_gae._tf import tf
 from tf_gae.distribute import dense_gradients
 
-__all__ = ["Learner", "StepResult", "batch_gradients"]
+__all__ = ["Learner", "StepResult", "EpochsResult", "batch_gradients"]
 
 Batch = dict[str, tf.Tensor]
 LossFn = Callable[[Batch], tuple[tf.Tensor, dict[str, tf.Tensor]]]
+MinibatchStep = Callable[[Batch], tuple[dict[str, tf.Tensor], tf.Tensor]]
 
 
 class StepResult(NamedTuple):
@@ -34,6 +37,13 @@ class StepResult(NamedTuple):
     metrics: dict[str, tf.Tensor]  # what the loss function reported, reduced like the loss
     grad_norm: tf.Tensor  # ‖g‖ before clipping, scalar
     applied: tf.Tensor  # bool: the optimizer took the step
+
+
+class EpochsResult(NamedTuple):
+    sums: dict[str, tf.Tensor]  # each metric, as float32, summed over the minibatch steps that went on
+    steps: tf.Tensor  # int32: minibatch steps that went on
+    epochs: tf.Tensor  # int32: passes begun
+    last: dict[str, tf.Tensor]  # float32 metrics of the last step taken, the stopping one included
 
 
 class Learner:
@@ -48,9 +58,11 @@ class Learner:
         strategy: tf.distribute.Strategy | None = None,
         reduction: str = "mean",
         weights_key: str | None = None,
+        seed: int = 0,
     ) -> None:
         """`variables`: what the step trains (the optimizer must be built for them). `reduction` "mean"
-        or "token_sum" (module docstring); "token_sum" needs `weights_key`, the batch entry holding the mask."""
+        or "token_sum" (module docstring); "token_sum" needs `weights_key`, the batch entry holding the mask.
+        `seed` seeds `generator`, the minibatch shuffles' tf.random.Generator (checkpoint it to resume)."""
         if reduction not in ("mean", "token_sum"):
             raise ValueError(f"reduction must be 'mean' or 'token_sum', got {reduction!r}")
         if reduction == "token_sum" and weights_key is None:
@@ -63,6 +75,8 @@ class Learner:
         self.strategy = strategy
         self.reduction = reduction
         self.weights_key = weights_key
+        # Its own stream: (seed, 1) never meets a collector's Generator.from_seed(seed) stream.
+        self.generator = tf.random.Generator.from_seed([seed, 1])
 
     def step(self, loss_fn: LossFn, batch: Batch, apply: Callable[[dict], tf.Tensor] | None = None) -> StepResult:
         """One gradient step on `loss_fn(batch) -> (loss, metrics)`. `apply(metrics)`, when given, can veto
@@ -82,6 +96,46 @@ class Learner:
         if applied:
             self.optimizer.apply_gradients(zip(gradients, self.variables))
         return StepResult(loss, metrics, grad_norm, applied)
+
+    def minibatch_epochs(
+        self,
+        minibatch_step: MinibatchStep,
+        batch: Batch,
+        *,
+        n_epochs: int,
+        minibatch_size: int,
+        metric_names: Sequence[str],
+    ) -> EpochsResult:
+        """`n_epochs` passes over `batch` (every entry [N, ...]) in minibatches of `minibatch_size` samples.
+
+        Each pass visits the N samples in a new order (a stateless shuffle seeded from `self.generator`); its
+        last minibatch holds the N mod minibatch_size left over, if any. `minibatch_step(minibatch)` returns
+        (metrics, go_on), usually after one :meth:`step`; the passes end at the first step whose `go_on` is
+        false, whose metrics go to `last` but not to `sums`. Call inside a `tf.function`.
+        """
+        num_samples = tf.shape(next(iter(batch.values())))[0]  # N
+        num_minibatches = (num_samples + minibatch_size - 1) // minibatch_size  # ⌈N / M⌉
+        zeros = {name: tf.zeros([]) for name in metric_names}
+        sums, last = dict(zeros), dict(zeros)
+        steps = tf.constant(0)
+        epochs = tf.constant(0)
+        stop = tf.constant(False)
+        for _ in tf.range(n_epochs):
+            if stop:
+                break
+            seed = self.generator.uniform_full_int([2], dtype=tf.int32)
+            order = tf.argsort(tf.random.stateless_uniform([num_samples], seed=seed))  # a seeded shuffle
+            for index in tf.range(num_minibatches):
+                indices = order[index * minibatch_size : (index + 1) * minibatch_size]
+                metrics, go_on = minibatch_step({name: tf.gather(values, indices) for name, values in batch.items()})
+                last = {name: tf.cast(metrics[name], tf.float32) for name in metric_names}
+                if not go_on:
+                    stop = True
+                    break
+                sums = {name: sums[name] + last[name] for name in metric_names}
+                steps += 1
+            epochs += 1
+        return EpochsResult(sums, steps, epochs, last)
 
     def _token_share(self, loss_fn: LossFn, total_tokens: tf.Tensor) -> LossFn:
         """`loss_fn` (a mean over its shard's valid tokens) scaled by the shard's share n / N of the batch's N

@@ -502,7 +502,7 @@ class CooperativePPOConfig:
     lam: float = _help("GAE λ in [0, 1]", default=0.95)
     learning_rate: float = _help("Adam step size (actor and critic)", default=1e-3)
     n_epochs: int = _help("passes over each rollout", default=4)
-    num_minibatches: int = _help("minibatches per pass, each of B·T/num_minibatches joint steps", default=4)
+    minibatch_size: int = _help("joint steps per minibatch (a rollout has B·T of them)", default=128)
     clip_range: float = _help("ε of the clipped surrogate", default=0.2)
     value_coef: float = _help("c_v, weight of the value loss", default=0.5)
     entropy_coef: float = _help("c_e, weight of the entropy bonus", default=0.01)
@@ -510,13 +510,8 @@ class CooperativePPOConfig:
     hidden_sizes: tuple[int, ...] = _help("hidden layer sizes of the actor and of the critic", default=(64, 64))
 
     def __post_init__(self) -> None:
-        for name, example in (("num_envs", "16"), ("n_steps", "32"), ("n_epochs", "4"), ("num_minibatches", "4")):
+        for name, example in (("num_envs", "16"), ("n_steps", "32"), ("n_epochs", "4"), ("minibatch_size", "128")):
             _positive_int(getattr(self, name), name, example)
-        if (self.num_envs * self.n_steps) % self.num_minibatches:
-            raise ValueError(
-                f"num_minibatches={self.num_minibatches} must divide num_envs × n_steps = "
-                f"{self.num_envs * self.n_steps}"
-            )
         for name in ("gamma", "lam"):
             value = _finite_number(getattr(self, name), name, "0.95", minimum=0.0)
             if value > 1:
@@ -544,10 +539,14 @@ class LearningCurve(NamedTuple):
     model: CooperativeActorCritic  # the trained policies and critic
 
 
+UPDATE_METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "grad_norm")
+"""What an update reports: each a mean over its minibatch steps."""
+
+
 def _update_function(model: CooperativeActorCritic, optimizer: keras.optimizers.Optimizer,
-                     config: CooperativePPOConfig) -> Any:  # fmt: skip
+                     config: CooperativePPOConfig, seed: int) -> Any:  # fmt: skip
     """All epochs of minibatch PPO steps over one rollout, compiled; minibatches are of joint steps."""
-    learner = Learner(model.trainable_variables, optimizer, max_grad_norm=config.max_grad_norm)
+    learner = Learner(model.trainable_variables, optimizer, max_grad_norm=config.max_grad_norm, seed=seed)
 
     def ppo_loss(batch):
         # observations [M, N, D]; actions, old_log_probs, advantages, returns [M, N]
@@ -556,7 +555,7 @@ def _update_function(model: CooperativeActorCritic, optimizer: keras.optimizers.
         log_probs = distribution.log_prob(batch["actions"])  # [M, N]
         # L^CLIP = −mean[min(ρ Â, clip(ρ, 1 ± ε) Â)] over every agent's sample
         surrogate = losses.clipped_surrogate(
-            tf.reshape(log_probs, [-1]), tf.reshape(batch["old_log_probs"], [-1]), batch["advantages"], config.clip_range
+            tf.reshape(log_probs, [-1]), tf.reshape(batch["log_probs"], [-1]), batch["advantages"], config.clip_range
         )
         value_loss = losses.value_loss(values, batch["returns"])  # L^V = mean[(V − R^λ)²]
         entropy = losses.mean_entropy(distribution.entropy())
@@ -564,27 +563,20 @@ def _update_function(model: CooperativeActorCritic, optimizer: keras.optimizers.
         return loss, dict(policy_loss=surrogate.loss, value_loss=value_loss, entropy=entropy, approx_kl=surrogate.approx_kl)
 
     @tf.function(jit_compile=True)
-    def minibatch_step(observations, actions, old_log_probs, advantages, returns):
-        advantages = normalize_advantages(tf.reshape(advantages, [-1]))  # (Â − mean) / (std + ε) over M·N
-        batch = dict(observations=observations, actions=actions, old_log_probs=old_log_probs, advantages=advantages,
-                     returns=returns)  # fmt: skip
-        _, metrics, grad_norm, _ = learner.step(ppo_loss, batch)
-        return tf.stack([metrics["policy_loss"], metrics["value_loss"], metrics["entropy"], metrics["approx_kl"], grad_norm])
+    def minibatch_step(minibatch):
+        # observations [M, N, D]; actions, log_probs, advantages, returns [M, N]
+        advantages = normalize_advantages(tf.reshape(minibatch["advantages"], [-1]))  # (Â − mean) / (std + ε) over M·N
+        _, metrics, grad_norm, _ = learner.step(ppo_loss, dict(minibatch, advantages=advantages))
+        return dict(metrics, grad_norm=grad_norm), tf.constant(True)
 
     @tf.function
-    def update(observations, actions, old_log_probs, advantages, returns, seed):
-        # observations [S, N, D], the rest [S, N], S = B·T joint steps
-        num_samples = tf.shape(actions)[0]
-        minibatch_size = num_samples // config.num_minibatches
-        metrics = tf.zeros([5])
-        for epoch in tf.range(config.n_epochs):
-            epoch_seed = tf.random.experimental.stateless_fold_in(seed, epoch)
-            order = tf.argsort(tf.random.stateless_uniform([num_samples], seed=epoch_seed))  # a seeded shuffle
-            for index in tf.range(config.num_minibatches):
-                indices = order[index * minibatch_size : (index + 1) * minibatch_size]
-                metrics += minibatch_step(*(tf.gather(x, indices) for x in
-                                            (observations, actions, old_log_probs, advantages, returns)))  # fmt: skip
-        return metrics / tf.cast(config.n_epochs * config.num_minibatches, tf.float32)
+    def update(batch):
+        # observations [S, N, D], the rest [S, N], S = B·T joint steps; minibatches of joint steps
+        result = learner.minibatch_epochs(
+            minibatch_step, batch, n_epochs=config.n_epochs, minibatch_size=config.minibatch_size,
+            metric_names=UPDATE_METRICS,
+        )  # fmt: skip
+        return {name: result.sums[name] / tf.cast(result.steps, tf.float32) for name in UPDATE_METRICS}
 
     return update
 
@@ -604,7 +596,7 @@ def train_cooperative(
 
     Each update: a rollout of `n_steps` joint steps in `num_envs` copies (stochastic policies);
     Â^i, R^i = :func:`team_gae` (centralized: V(s); independent: V_i(o_i)); `n_epochs` passes of
-    `num_minibatches` compiled PPO steps on L = L^CLIP + c_v L^V − c_e H, summed over agents' samples.
+    compiled PPO steps on minibatches of `minibatch_size` joint steps on L = L^CLIP + c_v L^V − c_e H, summed over agents' samples.
 
     The learning curve is evaluated at env step 0 and after the first update at or past each of
     `num_evaluations` evenly spaced points up to `total_steps`: the mean team return of the stochastic
@@ -635,7 +627,7 @@ def train_cooperative(
     )
     optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=1e-5)
     optimizer.build(model.trainable_variables)
-    update = _update_function(model, optimizer, config)
+    update = _update_function(model, optimizer, config, seed)
     act = _acting_function(model)
     rng = np.random.default_rng([seed, 1])
 
@@ -659,11 +651,10 @@ def train_cooperative(
             gamma=config.gamma, lambda_=config.lam,
         )  # fmt: skip
         flat = lambda x: tf.reshape(x, [steps_per_update, *x.shape[2:]])  # noqa: E731  [T, B, ...] → [T·B, ...]
-        metrics = update(
-            flat(tf.constant(rollout.observations)), flat(tf.constant(rollout.actions)),
-            flat(tf.constant(rollout.log_probs)), flat(advantages), flat(returns),
-            tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32),
-        )  # fmt: skip
+        metrics = update(dict(
+            observations=flat(tf.constant(rollout.observations)), actions=flat(tf.constant(rollout.actions)),
+            log_probs=flat(tf.constant(rollout.log_probs)), advantages=flat(advantages), returns=flat(returns),
+        ))  # fmt: skip
         steps += steps_per_update
         successes_so_far += int(rollout.terminated.sum())
         if steps >= target or steps >= total_steps:
@@ -671,7 +662,7 @@ def train_cooperative(
             team_returns.append(evaluate(False))
             greedy_returns.append(evaluate(True))
             successes.append(successes_so_far)
-            entropies.append(float(metrics[2]))  # [policy_loss, value_loss, entropy, approx_kl, grad_norm]
+            entropies.append(float(metrics["entropy"]))
             while steps >= target:
                 target = next(targets, math.inf)
     return LearningCurve(

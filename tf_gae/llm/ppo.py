@@ -57,7 +57,7 @@ class LMPPOConfig:
     lam: float = _help("GAE λ", default=0.95)
     kl_beta: float = _help("β of the per-token KL penalty to the reference", default=0.05)
     kl_estimator: str = _help("'k1' (log-ratio) or 'k3' (non-negative)", default="k1")
-    whiten_advantages: bool = _help("standardise advantages over the valid tokens of the batch", default=True)
+    normalize_advantages: bool = _help("standardise (whiten) advantages over the valid tokens of the batch", default=True)
     n_epochs: int = _help("passes over each iteration's batch", default=4)
     minibatch_size: int = _help("sequences per minibatch", default=32)
     clip_range: float = _help("ε of the clipped surrogate", default=0.2)
@@ -65,7 +65,7 @@ class LMPPOConfig:
     policy_learning_rate: float = _help("Adam step size of the policy", default=1e-4)
     critic_learning_rate: float = _help("Adam step size of the critic", default=1e-3)
     max_grad_norm: float = _help("clip each model's global gradient norm to this", default=1.0)
-    seed: int = _help("seed of prompts, sampling and shuffling", default=0)
+    seed: int = _help("seed of prompts, sampling and the minibatch shuffles", default=0)
 
     def __post_init__(self) -> None:
         def need(condition: bool, name: str, wanted: str) -> None:
@@ -89,7 +89,7 @@ class LMPPOConfig:
             need(getattr(self, name) > 0 and math.isfinite(getattr(self, name)), name, "a positive number")
 
     @property
-    def batch_size(self) -> int:
+    def sequences_per_iteration(self) -> int:
         """Sequences per iteration: prompts × samples per prompt."""
         return self.prompts_per_iteration * self.samples_per_prompt
 
@@ -181,7 +181,8 @@ class LMPPOTrainer:
             self.policy_optimizer.build(self.policy_variables)
             # token-mean losses: each replica's share n/N of the minibatch's N valid tokens, summed
             learner = functools.partial(
-                Learner, max_grad_norm=config.max_grad_norm, strategy=strategy, reduction="token_sum", weights_key="mask"
+                Learner, max_grad_norm=config.max_grad_norm, strategy=strategy, reduction="token_sum", weights_key="mask",
+                seed=config.seed,
             )
             self.policy_learner = learner(self.policy_variables, self.policy_optimizer)
             if self.critic is not None:
@@ -193,13 +194,12 @@ class LMPPOTrainer:
                 self.critic_learner = learner(self.critic_variables, self.critic_optimizer)
         self.rng = np.random.default_rng(config.seed)
         self.iteration = 0
-        self._policy_step = tf.function(self._policy_step_graph, reduce_retracing=True)
-        self._critic_step = tf.function(self._critic_step_graph, reduce_retracing=True)
+        self._update = tf.function(self._update_graph, reduce_retracing=True)
         self._score_tokens = tf.function(self._score_tokens_graph, reduce_retracing=True)
 
     def minibatch_sizes(self) -> list[int]:
         """The numbers of sequences one gradient step sees: full minibatches and the remainder, if any."""
-        batch, minibatch = self.config.batch_size, self.config.minibatch_size
+        batch, minibatch = self.config.sequences_per_iteration, self.config.minibatch_size
         sizes = [min(batch, minibatch)]
         if minibatch < batch and batch % minibatch:
             sizes.append(batch % minibatch)
@@ -244,7 +244,9 @@ class LMPPOTrainer:
 
     # ------------------------------------------------------------------ the updates
 
-    def _policy_step_graph(self, prompts, responses, mask, old_log_probs, advantages, clip_range):
+    def _policy_step_graph(self, minibatch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """One policy step on the token mean of PPO's clipped surrogate."""
+
         def token_mean(shard):
             valid = shard["mask"] > 0  # [M/R, R_len]
             log_probs, _ = response_log_probs_and_values(
@@ -252,16 +254,16 @@ class LMPPOTrainer:
             )
             # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default).
             terms = losses.clipped_surrogate(
-                tf.boolean_mask(log_probs, valid), tf.boolean_mask(shard["old_log_probs"], valid),
-                tf.boolean_mask(shard["advantages"], valid), clip_range,
+                tf.boolean_mask(log_probs, valid), tf.boolean_mask(shard["log_probs"], valid),
+                tf.boolean_mask(shard["advantages"], valid), self.config.clip_range,
             )  # fmt: skip
             return terms.loss, dict(approx_kl=terms.approx_kl, clip_fraction=terms.clip_fraction)
 
-        batch = dict(prompts=prompts, responses=responses, mask=mask, old_log_probs=old_log_probs, advantages=advantages)
-        loss, metrics, _, _ = self.policy_learner.step(token_mean, batch)
-        return loss, metrics["approx_kl"], metrics["clip_fraction"]
+        loss, metrics, _, _ = self.policy_learner.step(token_mean, minibatch)
+        return dict(policy_loss=loss, **metrics)
 
-    def _critic_step_graph(self, prompts, responses, mask, old_values, returns):
+    def _critic_step_graph(self, minibatch: dict[str, tf.Tensor]) -> tf.Tensor:
+        """One critic step on the token mean of the (clipped) value loss; returns the loss."""
         clip = self.config.clip_range_value
 
         def token_mean(shard):
@@ -269,39 +271,40 @@ class LMPPOTrainer:
                 self.critic, shard["prompts"], shard["responses"], self.config.temperature
             )
             # token mean of (V − R)², or of its clipped form, over the shard's valid tokens [M/R, R_len]
-            return losses.value_loss(values, shard["returns"], shard["old_values"], clip, weights=shard["mask"]), {}
+            return losses.value_loss(values, shard["returns"], shard["values"], clip, weights=shard["mask"]), {}
 
-        batch = dict(prompts=prompts, responses=responses, mask=mask, old_values=old_values, returns=returns)
-        loss, _, _, _ = self.critic_learner.step(token_mean, batch)
+        loss, _, _, _ = self.critic_learner.step(token_mean, minibatch)
         return loss
+
+    _METRICS = ("policy_loss", "approx_kl", "clip_fraction", "value_loss")
+
+    def _update_graph(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """`n_epochs` shuffled passes over the iteration's sequences (tf_gae.learner's one minibatch loop),
+        a policy step and a critic step per minibatch; returns each metric's mean over the minibatch steps."""
+
+        def minibatch_step(minibatch):
+            metrics = self._policy_step_graph(minibatch)
+            metrics["value_loss"] = self._critic_step_graph(minibatch) if self.critic is not None else tf.zeros([])
+            return metrics, tf.constant(True)
+
+        result = self.policy_learner.minibatch_epochs(
+            minibatch_step, batch, n_epochs=self.config.n_epochs, minibatch_size=self.config.minibatch_size,
+            metric_names=self._METRICS,
+        )  # fmt: skip
+        return {name: result.sums[name] / tf.cast(result.steps, tf.float32) for name in self._METRICS}
 
     def step(self) -> tuple[IterationBatch, dict[str, float]]:
         """One iteration: collect, then `n_epochs` of shuffled minibatch updates. Returns the batch and metrics."""
         config = self.config
         batch = self.collect()
         advantages = batch.advantages
-        if config.whiten_advantages:
+        if config.normalize_advantages:
             advantages = masked_whiten(advantages, batch.mask)
-        prompts = tf.constant(batch.prompts)
-        outputs: dict[str, list[tf.Tensor]] = dict(policy_loss=[], approx_kl=[], clip_fraction=[], value_loss=[])
-        for _ in range(config.n_epochs):
-            order = self.rng.permutation(config.batch_size)
-            for start in range(0, config.batch_size, config.minibatch_size):
-                index = tf.constant(order[start : start + config.minibatch_size])
-                take = lambda x: tf.gather(x, index)  # noqa: E731
-                loss, approx_kl, clip_fraction = self._policy_step(
-                    take(prompts), take(batch.responses), take(batch.mask), take(batch.log_probs),
-                    take(advantages), tf.constant(config.clip_range, advantages.dtype),
-                )  # fmt: skip
-                outputs["policy_loss"].append(loss)
-                outputs["approx_kl"].append(approx_kl)
-                outputs["clip_fraction"].append(clip_fraction)
-                if self.critic is not None:
-                    outputs["value_loss"].append(
-                        self._critic_step(take(prompts), take(batch.responses), take(batch.mask), take(batch.values), take(batch.returns))
-                    )
-        # Means over the minibatch steps, read back once per iteration rather than once per step.
-        metrics = {name: float(np.mean(values)) if values else 0.0 for name, values in outputs.items()}
+        sequences = dict(  # every entry [B, ...], B = prompts × samples per prompt
+            prompts=tf.constant(batch.prompts), responses=batch.responses, mask=batch.mask,
+            log_probs=batch.log_probs, values=batch.values, advantages=advantages, returns=batch.returns,
+        )  # fmt: skip
+        metrics = {name: float(value) for name, value in self._update(sequences).items()}
         self.iteration += 1
         mask = batch.mask.numpy()
         metrics.update(

@@ -162,10 +162,11 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
         # every gradient step of this trainer: ∇L, clip to max_grad_norm, apply unless non-finite
         self.learner = Learner(
-            self.model.trainable_variables, self.optimizer, max_grad_norm=config.max_grad_norm, strategy=strategy
+            self.model.trainable_variables, self.optimizer, max_grad_norm=config.max_grad_norm, strategy=strategy,
+            seed=config.seed,
         )
         if strategy is not None:
-            fix = "choose num_envs × n_steps (and PPO's batch_size) divisible by the number of replicas"
+            fix = "choose num_envs × n_steps (and PPO's minibatch_size) divisible by the number of replicas"
             check_even_split(self.gradient_batch_sizes(), strategy, fix)
         self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
         reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_rewards else None
@@ -190,13 +191,14 @@ class Trainer:
     # ------------------------------------------------------------------ checkpointing
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        """Everything a resumed run needs: weights, optimizer slots, counters, the sampling RNG state."""
+        """Everything a resumed run needs: weights, optimizer slots, counters, the sampling and shuffling RNGs."""
         parts = dict(
             model=self.model,
             optimizer=self.optimizer,
             env_steps=self.env_steps,
             updates=self.updates,
             generator=self.collector.generator,
+            shuffle_generator=self.learner.generator,
         )
         if self.collector.reward_scaler is not None:
             parts["return_statistics"] = self.collector.reward_scaler.statistics

@@ -2,7 +2,7 @@
 
 The GAE paper optimised its policy with TRPO; PPO replaced TRPO in practice and is where GAE is used
 most today. Per rollout: GAE once with the collecting policy's values, then `n_epochs` passes over
-shuffled minibatches, each one compiled step of
+shuffled minibatches (tf_gae.learner's one minibatch loop), each one compiled step of
 
     ρ_t(θ)   = π_θ(a_t|s_t) / π_old(a_t|s_t) = exp(log π_θ − log π_old)
     L^CLIP   = −mean_t[ min(ρ_t Â_t, clip(ρ_t, 1 − ε, 1 + ε) Â_t) ]        (PPO paper eq. 7)
@@ -36,9 +36,9 @@ class PPOTrainer(Trainer):
     progress_columns = PROGRESS_COLUMNS + ["approx_kl", "clip_fraction", "learning_rate", "clip_range", "epochs"]
 
     def gradient_batch_sizes(self) -> list[int]:
-        """Full minibatches of batch_size, and the rollout's remainder when batch_size does not divide it."""
+        """Full minibatches of minibatch_size, and the rollout's remainder when minibatch_size does not divide it."""
         rollout = self.config.steps_per_update
-        full = min(self.config.batch_size, rollout)
+        full = min(self.config.minibatch_size, rollout)
         return [full] + ([rollout % full] if rollout % full else [])
 
     @functools.cached_property
@@ -47,7 +47,13 @@ class PPOTrainer(Trainer):
         # (Not with a distribution strategy, whose cross-replica reductions XLA does not compile here.)
         return tf.function(self._minibatch_graph, jit_compile=self.strategy is None)
 
+    _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")
+    raw_metric_names = tuple(f"sum_{name}" for name in _METRICS) + (
+        "steps", "epochs", "last_kl", "explained_variance", "learning_rate", "clip_range"
+    )
+
     def _minibatch_graph(self, batch: dict[str, tf.Tensor], clip_range: tf.Tensor, kl_limit: tf.Tensor):
+        """One PPO step on a minibatch: (its metrics, whether the epochs go on)."""
         config = self.config
         if config.normalize_advantages:  # over the minibatch, before any split over replicas
             batch = dict(batch, advantages=normalize_advantages(batch["advantages"]))  # < 2 samples: unchanged
@@ -56,7 +62,7 @@ class PPOTrainer(Trainer):
             distribution, values = self.model.policy_and_value(batch["observations"])
             log_probs = distribution.log_prob(batch["actions"])  # [M]
             surrogate = losses.clipped_surrogate(log_probs, batch["log_probs"], batch["advantages"], clip_range)
-            value_loss = losses.value_loss(values, batch["returns"], batch["values"], config.clip_range_vf)
+            value_loss = losses.value_loss(values, batch["returns"], batch["values"], config.clip_range_value)
             entropy = losses.mean_entropy(distribution.entropy())
             loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
             return loss, dict(
@@ -67,44 +73,13 @@ class PPOTrainer(Trainer):
                 clip_fraction=surrogate.clip_fraction,
             )
 
-        # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied. A NaN approx_kl is
-        # not a KL stop (NaN > limit is false): the step goes on to `Learner.step`, which never applies a
-        # non-finite gradient, and the NaN reaches the metrics, which stop training with the clear message.
-        loss, metrics, grad_norm, _ = self.learner.step(ppo_loss, batch, apply=lambda m: ~(m["approx_kl"] > kl_limit))
-        return dict(loss=loss, grad_norm=grad_norm, within_kl=~(metrics["approx_kl"] > kl_limit), **metrics)
-
-    _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")
-    raw_metric_names = tuple(f"sum_{name}" for name in _METRICS) + (
-        "steps", "epochs", "last_kl", "explained_variance", "learning_rate", "clip_range"
-    )
-
-    def _epochs_graph(self, batch: dict[str, tf.Tensor], clip_range: tf.Tensor, kl_limit: tf.Tensor):
-        """`n_epochs` passes of shuffled minibatch steps over one rollout's flat batch, all in one graph."""
-        config = self.config
-        num_samples = tf.shape(batch["advantages"])[0]
-        num_minibatches = (num_samples + config.batch_size - 1) // config.batch_size
-        sums = tf.zeros([len(self._METRICS)])
-        steps = tf.constant(0)
-        epochs = tf.constant(0)
-        last_kl = tf.zeros([], kl_limit.dtype)
-        stop = tf.constant(False)
-        for _ in tf.range(config.n_epochs):
-            if stop:
-                break
-            seed = self.collector.generator.uniform_full_int([2], dtype=tf.int32)
-            order = tf.argsort(tf.random.stateless_uniform([num_samples], seed=seed))  # a seeded shuffle
-            for index in tf.range(num_minibatches):
-                indices = order[index * config.batch_size : (index + 1) * config.batch_size]
-                minibatch = {name: tf.gather(values, indices) for name, values in batch.items()}
-                metrics = self._minibatch_step(minibatch, clip_range, kl_limit)
-                last_kl = metrics["approx_kl"]
-                if not metrics["within_kl"]:
-                    stop = True
-                    break
-                sums += tf.stack([tf.cast(metrics[name], tf.float32) for name in self._METRICS])
-                steps += 1
-            epochs += 1
-        return sums, steps, epochs, last_kl
+        # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied, and the epochs end.
+        # A NaN approx_kl is not a KL stop (NaN > limit is false): the step goes on to `Learner.step`, which
+        # never applies a non-finite gradient, and the NaN reaches the metrics, which stop training with the
+        # clear message.
+        within_kl = lambda metrics: ~(metrics["approx_kl"] > kl_limit)  # noqa: E731
+        loss, metrics, grad_norm, _ = self.learner.step(ppo_loss, batch, apply=within_kl)
+        return dict(loss=loss, grad_norm=grad_norm, **metrics), within_kl(metrics)
 
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
@@ -116,12 +91,19 @@ class PPOTrainer(Trainer):
         kl_limit = 1.5 * config.target_kl if config.target_kl > 0 else float("inf")
         batch = self.flat_batch(rollout_tensors)  # GAE once, with the collecting values
         dtype = batch["advantages"].dtype  # the model's float type
-        sums, steps, epochs, last_kl = self._epochs_graph(batch, tf.cast(clip_range, dtype), tf.constant(kl_limit, dtype))
+        clip_range, kl_limit = tf.cast(clip_range, dtype), tf.constant(kl_limit, dtype)
+        epochs = self.learner.minibatch_epochs(  # n_epochs shuffled passes, one compiled step per minibatch
+            lambda minibatch: self._minibatch_step(minibatch, clip_range, kl_limit),
+            batch,
+            n_epochs=config.n_epochs,
+            minibatch_size=config.minibatch_size,
+            metric_names=self._METRICS,
+        )
         return dict(
-            **{f"sum_{name}": sums[index] for index, name in enumerate(self._METRICS)},
-            steps=steps,
-            epochs=epochs,
-            last_kl=last_kl,
+            **{f"sum_{name}": epochs.sums[name] for name in self._METRICS},
+            steps=epochs.steps,
+            epochs=epochs.epochs,
+            last_kl=epochs.last["approx_kl"],
             explained_variance=explained_variance(batch["values"], batch["returns"]),
             learning_rate=tf.cast(learning_rate, tf.float32),
             clip_range=tf.cast(clip_range, tf.float32),
