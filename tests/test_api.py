@@ -94,7 +94,18 @@ def test_train_in_memory_writes_nothing_and_bad_arguments_are_refused(tmp_path, 
         tf_gae.train("CartPole-v1", lamda=0.9)
     with pytest.raises(TypeError, match="env must be a gymnasium id"):
         tf_gae.train(42)
+    with pytest.raises(ConfigError, match="clip_range_vf is called clip_range_value now"):
+        tf_gae.train("CartPole-v1", algo="ppo", clip_range_vf=0.2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_config_json_with_older_field_names_reads_as_the_same_configuration():
+    from tf_gae.config import PPOConfig
+
+    old = dict(PPOConfig(minibatch_size=64, clip_range_value=0.1).to_dict())
+    old["batch_size"], old["clip_range_vf"] = old.pop("minibatch_size"), old.pop("clip_range_value")
+    config = PPOConfig.from_dict(old)
+    assert (config.minibatch_size, config.clip_range_value) == (64, 0.1)
 
 
 def test_box_actions_are_clipped_to_the_action_space():

@@ -41,6 +41,7 @@ def snapshot(folder: Path) -> dict[str, float]:
         (["--learning-rate", "-3"], "--learning-rate must be a positive number"),
         (["--algo", "dqn"], "invalid choice"),
         (["--resume"], "--resume needs --run-dir"),
+        (["--algo", "ppo", "--batch-size=64"], "--batch-size is called --minibatch-size now"),
     ],
 )
 def test_bad_flags_fail_with_one_line_and_status_2_writing_nothing(tmp_path, flags, message):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tf_gae.api import DEFAULT_ALGO, ProgressBar  # ProgressBar re-exported: `tf_gae.cli.ProgressBar`
+from tf_gae.config import CONFIGS, RENAMED_FIELDS, flag_name
 
 __all__ = ["main", "build_parser", "ProgressBar"]
 
@@ -32,6 +33,9 @@ class _OneLineParser(argparse.ArgumentParser):
     """argparse, but errors are a single line and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        for old, new in RENAMED_FIELDS.items():  # a flag from an older release: name the one that replaced it
+            if flag_name(old) in (word.split("=")[0] for word in message.split()):
+                message = f"{flag_name(old)} is called {flag_name(new)} now"
         self.exit(2, f"tf-gae: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -55,16 +59,8 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated layer widths such as 64,64, got {text!r}") from None
 
 
-def _flag(field_name: str) -> str:
-    from tf_gae.config import flag_name
-
-    return flag_name(field_name)
-
-
 def _config_fields():
     """Every configuration field of every algorithm, once (the first class's help text)."""
-    from tf_gae.config import CONFIGS
-
     fields = {}
     for config_class in CONFIGS.values():
         for config_field in dataclasses.fields(config_class):
@@ -73,8 +69,6 @@ def _config_fields():
 
 
 def _defaults_by_algo(name: str) -> str:
-    from tf_gae.config import CONFIGS
-
     defaults = []
     for algo, config_class in CONFIGS.items():
         for config_field in dataclasses.fields(config_class):
@@ -97,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an agent and write a run directory")
     train.add_argument("--algo", choices=["reinforce", "a2c", "ppo"], default=None, help=f"algorithm (default {DEFAULT_ALGO})")
     for config_field in _config_fields():
-        flag = _flag(config_field.name)
+        flag = flag_name(config_field.name)
         help_text = f"{config_field.metadata['help']} (default {_defaults_by_algo(config_field.name)})".replace("%", "%%")
         common = dict(dest=config_field.name, default=None, help=help_text)
         if config_field.type in ("bool", bool):
