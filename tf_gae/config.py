@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tf_gae.checks import require
+
 __all__ = [
     "TrainerConfig",
     "A2CConfig",
@@ -106,8 +108,7 @@ class TrainerConfig:
                 raise ConfigError(f"{flag_name(config_field.name)} must be {wanted}, got {value!r}")
 
         def need(condition: bool, name: str, wanted: str) -> None:
-            if not condition:
-                raise ConfigError(f"{flag_name(name)} must be {wanted}, got {getattr(self, name)!r}")
+            require(condition, flag_name(name), wanted, getattr(self, name), error=ConfigError)
 
         for name in ("total_steps", "num_envs", "n_steps", "log_every_steps"):
             value = getattr(self, name)
@@ -204,14 +205,11 @@ class PPOConfig(TrainerConfig):
     def validate(self) -> None:
         super().validate()
         for name in ("n_epochs", "minibatch_size"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number ≥ 1, got {value!r}")
+            require(getattr(self, name) >= 1, flag_name(name), "a whole number ≥ 1", getattr(self, name), error=ConfigError)
         if not 0.0 < self.clip_range < 1.0:
             raise ConfigError(f"--clip-range must lie in (0, 1), got {self.clip_range!r}; PPO uses 0.1–0.3")
         for name in ("clip_range_value", "target_kl"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 0 (0 turns it off), got {getattr(self, name)!r}")
+            require(getattr(self, name) >= 0, flag_name(name), "≥ 0 (0 turns it off)", getattr(self, name), error=ConfigError)
 
 
 CONFIGS: dict[str, type[TrainerConfig]] = {"a2c": A2CConfig, "reinforce": ReinforceConfig, "ppo": PPOConfig}

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from tf_gae.checks import positive_int, unit_interval
+
 __all__ = [
     "TabularMDP",
     "random_walk_19",
@@ -89,21 +91,6 @@ def _check_distributions(array: np.ndarray, name: str, what: str) -> None:
             f"{row} sums to {float(sums[index])!r}, not 1 ({what}); "
             f"normalise it, e.g. {name} / {name}.sum(axis=-1, keepdims=True)"
         )
-
-
-def _check_gamma(gamma: Any) -> float:
-    if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, (numbers.Real, np.floating, np.integer)):
-        raise ValueError(f"gamma must be a real number in [0, 1], got {gamma!r}")
-    number = float(gamma)
-    if not 0.0 <= number <= 1.0:  # also rejects NaN
-        raise ValueError(f"gamma must lie in [0, 1], got {number}; pass e.g. gamma=0.99")
-    return number
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -194,7 +181,7 @@ class TabularMDP:
             s = int(np.flatnonzero(terminal & (initial > 0))[0])
             raise ValueError(f"initial must put no mass on terminal states, but initial[{s}] = {initial[s]}")
 
-        gamma = _check_gamma(self.gamma)
+        gamma = unit_interval(self.gamma, "gamma", "0.99")
         if gamma == 1.0:
             trapped = _trapping_states(transitions, terminal)
             if trapped.size:
@@ -271,8 +258,8 @@ def random_mdp(
         R(s, a, s') ~ Normal(0, 1) for ordinary s, 0 from the terminal state
         initial = uniform over the ordinary states
     """
-    num_states = _check_positive_int(num_states, "num_states")
-    num_actions = _check_positive_int(num_actions, "num_actions")
+    num_states = positive_int(num_states, "num_states")
+    num_actions = positive_int(num_actions, "num_actions")
     if num_states < 2:
         raise ValueError(f"num_states must be at least 2 (one ordinary state and the terminal one), got {num_states}")
     if isinstance(terminal_probability, bool) or not isinstance(terminal_probability, numbers.Real) or not (
@@ -465,8 +452,8 @@ def sample_trajectories(
     gives the same batch every time.
     """
     policy = _check_policy(mdp, policy)  # [S, A]
-    num_episodes = _check_positive_int(num_episodes, "num_episodes")
-    max_steps = _check_positive_int(max_steps, "max_steps")
+    num_episodes = positive_int(num_episodes, "num_episodes")
+    max_steps = positive_int(max_steps, "max_steps")
     rng = np.random.default_rng(seed)
     if start_state is None:
         current = _sample_rows(np.broadcast_to(mdp.initial, (num_episodes, mdp.num_states)), rng.random(num_episodes))

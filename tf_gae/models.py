@@ -44,6 +44,7 @@ import gymnasium
 import numpy as np
 
 from tf_gae._tf import tf
+from tf_gae.checks import layer_widths, positive_int
 
 import keras  # noqa: E402  (Keras 3, after TensorFlow is imported quietly)
 import tensorflow_probability as tfp  # noqa: E402
@@ -162,12 +163,6 @@ def _as_action_spec(action_spec: ActionSpec | Mapping[str, Any]) -> ActionSpec:
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _observations_tensor(observations: Any, observation_size: int, name: str = "observations") -> tf.Tensor:
     """`observations` as a float32 tensor of shape [N, observation_size] (checked statically)."""
     tensor = tf.convert_to_tensor(observations)
@@ -208,7 +203,7 @@ class RunningObservationNormalizer(keras.layers.Layer):
 
     def __init__(self, observation_size: int, clip: float = 10.0, epsilon: float = 1e-8, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.observation_size = _check_positive_int(observation_size, "observation_size")
+        self.observation_size = positive_int(observation_size, "observation_size")
         if isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not float(clip) > 0:
             raise ValueError(f"clip must be a positive number, got {clip!r}; pass e.g. clip=10.0")
         if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not float(epsilon) >= 0:
@@ -355,15 +350,9 @@ class ActorCritic(keras.Model):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.observation_size = _check_positive_int(observation_size, "observation_size")
+        self.observation_size = positive_int(observation_size, "observation_size")
         self.action_spec = _as_action_spec(action_spec)
-        if isinstance(hidden_sizes, numbers.Integral) or not all(
-            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden_sizes
-        ):
-            raise ValueError(
-                f"hidden_sizes must be a sequence of positive integers, e.g. (64, 64), got {hidden_sizes!r}"
-            )
-        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.hidden_sizes = layer_widths(hidden_sizes)
         if not isinstance(shared_trunk, (bool, np.bool_)):
             raise ValueError(f"shared_trunk must be True or False, got {shared_trunk!r}")
         self.shared_trunk = bool(shared_trunk)

@@ -27,7 +27,6 @@ V_i(o_i) = V_φ(o_i, e_i); the centralized critic is an MLP on s = concat(o_1, �
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
@@ -39,6 +38,7 @@ import tensorflow_probability as tfp  # noqa: E402
 
 from tf_gae.advantages import GAEOutput, gae, normalize_advantages
 from tf_gae import losses
+from tf_gae.checks import finite_number, layer_widths, positive_int
 from tf_gae.config import _help
 from tf_gae.learner import Learner
 
@@ -60,20 +60,6 @@ tfd = tfp.distributions
 
 CRITICS = ("centralized", "independent")
 """The two critic variants: V(s) on the joint observation, or V_i(o_i) on each agent's own observation."""
-
-
-def _positive_int(value: Any, name: str, example: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}; pass e.g. {name}={example}")
-    return int(value)
-
-
-def _finite_number(value: Any, name: str, example: str, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}; pass e.g. {name}={example}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value!r}; pass e.g. {name}={example}")
-    return float(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,12 +134,12 @@ class ButtonRendezvousEnv:
         success_reward: float = 1.0,
         seed: int | None = None,
     ) -> None:
-        self.num_envs = _positive_int(num_envs, "num_envs", "16")
-        self.num_agents = _positive_int(num_agents, "num_agents", "3")
-        self.track_length = _positive_int(track_length, "track_length", "6")
-        self.max_steps = _positive_int(max_steps, "max_steps", "20")
-        self.press_cost = _finite_number(press_cost, "press_cost", "0.0", minimum=0.0)
-        self.success_reward = _finite_number(success_reward, "success_reward", "1.0")
+        self.num_envs = positive_int(num_envs, "num_envs", "16")
+        self.num_agents = positive_int(num_agents, "num_agents", "3")
+        self.track_length = positive_int(track_length, "track_length", "6")
+        self.max_steps = positive_int(max_steps, "max_steps", "20")
+        self.press_cost = finite_number(press_cost, "press_cost", "0.0", minimum=0.0)
+        self.success_reward = finite_number(success_reward, "success_reward", "1.0")
         self.observation_size = 2 * self.track_length  # D
         self.rng = np.random.default_rng(seed)
         shape = (self.num_envs, self.num_agents)
@@ -255,16 +241,10 @@ class CooperativeActorCritic(keras.Model):
         super().__init__(**kwargs)
         if critic not in CRITICS:
             raise ValueError(f"critic must be one of {CRITICS}, got {critic!r}")
-        self.num_agents = _positive_int(num_agents, "num_agents", "3")
-        self.observation_size = _positive_int(observation_size, "observation_size", "12")
-        self.num_actions = _positive_int(num_actions, "num_actions", "4")
-        if isinstance(hidden_sizes, numbers.Integral) or not all(
-            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden_sizes
-        ):
-            raise ValueError(
-                f"hidden_sizes must be a sequence of positive integers, e.g. (64, 64), got {hidden_sizes!r}"
-            )
-        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.num_agents = positive_int(num_agents, "num_agents", "3")
+        self.observation_size = positive_int(observation_size, "observation_size", "12")
+        self.num_actions = positive_int(num_actions, "num_actions", "4")
+        self.hidden_sizes = layer_widths(hidden_sizes)
         self.critic = critic
         agent_input_size = self.observation_size + self.num_agents  # (o_i, e_i)
         self.actor = _mlp(agent_input_size, self.hidden_sizes, self.num_actions, 0.01, seed, "actor")
@@ -362,7 +342,7 @@ def collect_rollout(
     where it was truncated (read by GAE as the bootstrap), and unread where it terminated.
     `act` is a compiled acting function to reuse (built from `model` if None).
     """
-    num_steps = _positive_int(num_steps, "num_steps", "32")
+    num_steps = positive_int(num_steps, "num_steps", "32")
     if observations.shape != (env.num_envs, env.num_agents, env.observation_size):
         raise ValueError(
             f"observations must have shape {(env.num_envs, env.num_agents, env.observation_size)} "
@@ -464,7 +444,7 @@ def evaluate_team_return(
     (`greedy=True`); `model=None` is the uniformly random policy. The episodes' start states and the
     sampling seeds depend on `seed` only, so every evaluation with one seed plays the same start states.
     """
-    episodes = _positive_int(episodes, "episodes", "256")
+    episodes = positive_int(episodes, "episodes", "256")
     env = ButtonRendezvousEnv(num_envs=episodes, seed=seed, **dict(env_options or {}))
     rng = np.random.default_rng(seed + 1)
     observations = env.observe()
@@ -511,18 +491,18 @@ class CooperativePPOConfig:
 
     def __post_init__(self) -> None:
         for name, example in (("num_envs", "16"), ("n_steps", "32"), ("n_epochs", "4"), ("minibatch_size", "128")):
-            _positive_int(getattr(self, name), name, example)
+            positive_int(getattr(self, name), name, example)
         for name in ("gamma", "lam"):
-            value = _finite_number(getattr(self, name), name, "0.95", minimum=0.0)
+            value = finite_number(getattr(self, name), name, "0.95", minimum=0.0)
             if value > 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
-        if not 0 < _finite_number(self.clip_range, "clip_range", "0.2") < 1:
+        if not 0 < finite_number(self.clip_range, "clip_range", "0.2") < 1:
             raise ValueError(f"clip_range must lie in (0, 1), got {self.clip_range}; PPO uses 0.1–0.3")
         for name, example in (("learning_rate", "1e-3"), ("max_grad_norm", "0.5")):
-            if _finite_number(getattr(self, name), name, example) <= 0:
+            if finite_number(getattr(self, name), name, example) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}; pass e.g. {name}={example}")
         for name in ("value_coef", "entropy_coef"):
-            _finite_number(getattr(self, name), name, "0.01", minimum=0.0)
+            finite_number(getattr(self, name), name, "0.01", minimum=0.0)
 
 
 class LearningCurve(NamedTuple):
@@ -612,8 +592,8 @@ def train_cooperative(
     """
     if critic not in CRITICS:
         raise ValueError(f"critic must be one of {CRITICS}, got {critic!r}")
-    total_steps = _positive_int(total_steps, "total_steps", "100_000")
-    num_evaluations = _positive_int(num_evaluations, "num_evaluations", "10")
+    total_steps = positive_int(total_steps, "total_steps", "100_000")
+    num_evaluations = positive_int(num_evaluations, "num_evaluations", "10")
     config = CooperativePPOConfig() if config is None else config
     if not isinstance(config, CooperativePPOConfig):
         raise ValueError(f"config must be a CooperativePPOConfig, got {type(config).__name__}")

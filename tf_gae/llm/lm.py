@@ -45,6 +45,7 @@ from tf_gae.learner import Learner
 import keras  # noqa: E402  (Keras 3, after TensorFlow is imported quietly)
 
 from tf_gae.llm.task import EOS_ID, PAD_ID, AdditionTask  # noqa: E402
+from tf_gae.checks import positive_int
 
 __all__ = [
     "WARM_START_TARGET_ACCURACY",
@@ -75,12 +76,6 @@ WARM_START_EVAL_PROBLEMS = 512
 
 _EMBEDDING_STDDEV = 0.02  # GPT-2's initial scale for token and position embeddings
 _VALUE_HEAD_STDDEV = 0.01  # small (not zero) so values depend on the tokens from the start
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_temperature(temperature: Any, allow_zero: bool) -> float:
@@ -147,16 +142,16 @@ class TinyCausalLM(keras.Model):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.vocab_size = _check_positive_int(vocab_size, "vocab_size")
-        self.max_length = _check_positive_int(max_length, "max_length")
-        self.d_model = _check_positive_int(d_model, "d_model")
-        self.num_heads = _check_positive_int(num_heads, "num_heads")
-        self.num_layers = _check_positive_int(num_layers, "num_layers")
+        self.vocab_size = positive_int(vocab_size, "vocab_size")
+        self.max_length = positive_int(max_length, "max_length")
+        self.d_model = positive_int(d_model, "d_model")
+        self.num_heads = positive_int(num_heads, "num_heads")
+        self.num_layers = positive_int(num_layers, "num_layers")
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"d_model must be divisible by num_heads, got d_model={self.d_model}, num_heads={self.num_heads}"
             )
-        self.mlp_width = 4 * self.d_model if mlp_width is None else _check_positive_int(mlp_width, "mlp_width")
+        self.mlp_width = 4 * self.d_model if mlp_width is None else positive_int(mlp_width, "mlp_width")
 
         embedding_initializer = keras.initializers.RandomNormal(stddev=_EMBEDDING_STDDEV)
         self.token_embedding = self.add_weight(
@@ -361,7 +356,7 @@ def generate(
     the EOS itself is masked 1. A row without EOS has mask all ones (it ran out of tokens; the task gives it
     reward 0). Compiled as one tf.function per model, prompt length, R and temperature.
     """
-    max_new_tokens = _check_positive_int(max_new_tokens, "max_new_tokens")
+    max_new_tokens = positive_int(max_new_tokens, "max_new_tokens")
     temperature = _check_temperature(temperature, allow_zero=True)
     prompt_ids = tf.cast(_token_tensor(prompt_ids, "prompt_ids"), tf.int32)  # [B, P]
     prompt_length = prompt_ids.shape[1]
@@ -438,9 +433,9 @@ def supervised_warm_start(
     first); `target_accuracy=None` runs exactly `steps` steps. At the defaults the sampled accuracy on fresh
     prompts lands near 0.3 for every seed, in well under 30 s on two CPU cores.
     """
-    steps = _check_positive_int(steps, "steps")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    check_every = _check_positive_int(check_every, "check_every")
+    steps = positive_int(steps, "steps")
+    batch_size = positive_int(batch_size, "batch_size")
+    check_every = positive_int(check_every, "check_every")
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}; e.g. 1e-3")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -508,7 +503,7 @@ def supervised_warm_start(
 
 def accuracy(model: TinyCausalLM, task: AdditionTask, n: int, seed: int, temperature: float = 1.0) -> float:
     """Mean verifiable reward of sampled responses on n fresh prompts (prompts and sampling both from `seed`)."""
-    n = _check_positive_int(n, "n")
+    n = positive_int(n, "n")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     prompt_ids, operands = task.sample_prompts(n, np.random.default_rng(seed))

@@ -34,6 +34,7 @@ import keras  # noqa: E402
 import numpy as np
 
 from tf_gae import losses
+from tf_gae.checks import require
 from tf_gae.config import _help
 from tf_gae.distribute import check_even_split
 from tf_gae.learner import Learner
@@ -69,8 +70,7 @@ class LMPPOConfig:
 
     def __post_init__(self) -> None:
         def need(condition: bool, name: str, wanted: str) -> None:
-            if not condition:
-                raise ValueError(f"{name} must be {wanted}, got {getattr(self, name)!r}")
+            require(condition, name, wanted, getattr(self, name))
 
         need(self.advantage in ("gae", "group"), "advantage", "'gae' or 'group'")
         for name in ("prompts_per_iteration", "samples_per_prompt", "n_epochs", "minibatch_size"):

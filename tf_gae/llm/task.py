@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from tf_gae.checks import positive_int
+
 __all__ = [
     "PAD_ID",
     "EOS_ID",
@@ -135,12 +137,6 @@ def _as_generator(rng: Any) -> np.random.Generator:
     raise ValueError(f"rng must be a numpy Generator or an integer seed, got {rng!r}; pass np.random.default_rng(0)")
 
 
-def _check_count(n: Any, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
-
-
 class AdditionTask:
     """Prompts "aa+bb=" with operands uniform in [0, max_operand]; the verifiable answer is their sum.
 
@@ -171,7 +167,7 @@ class AdditionTask:
     def sample_operands(self, n: int, rng: Any = None) -> np.ndarray:
         """Operands [n, 2] int64, each uniform in [0, max_operand]."""
         generator = self.rng if rng is None else _as_generator(rng)
-        return generator.integers(0, self.max_operand + 1, size=(_check_count(n), 2), dtype=np.int64)
+        return generator.integers(0, self.max_operand + 1, size=(positive_int(n, "n"), 2), dtype=np.int64)
 
     def prompts(self, operands: Any) -> np.ndarray:
         """Prompt ids [n, P] int32 for given operands [n, 2]: zero-padded a, '+', zero-padded b, '='."""
