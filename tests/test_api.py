@@ -113,3 +113,31 @@ def test_box_actions_are_clipped_to_the_action_space():
                          progress=False)  # fmt: skip
     agent.model.policy_head.bias.assign([50.0])  # a mean far outside [−2, 2]
     np.testing.assert_array_equal(agent.predict(np.zeros((3, 3), np.float32)), [[2.0], [2.0], [2.0]])
+
+
+def relu_features(width: int):
+    import keras
+
+    return keras.Sequential([keras.layers.Dense(width, activation="relu"), keras.layers.Dense(width, activation="relu")])
+
+
+def test_the_users_own_keras_network_trains_saves_and_loads_only_with_the_same_layers(tmp_path):
+    run_dir = tmp_path / "run"
+    agent = tf_gae.train(SignGuess, algo="ppo", total_steps=3200, seed=2, run_dir=run_dir, num_envs=4, n_steps=16,
+                         minibatch_size=32, n_epochs=4, learning_rate=3e-3, progress=False,
+                         network=(relu_features(16), relu_features(8)))  # fmt: skip
+    # the user's layers are the trunks, under the two heads: policy 1→16→16, value 1→8→8, then
+    # the policy head 16→2 (logits) and the value head 8→1
+    policy, value, heads = (1 * 16 + 16) + (16 * 16 + 16), (1 * 8 + 8) + (8 * 8 + 8), (16 * 2 + 2) + (8 + 1)
+    assert agent.model.count_params() == policy + value + heads
+    assert agent.model.policy_network.count_params() == policy and agent.model.value_network.count_params() == value
+    assert agent.evaluate(episodes=10, seed=3)["mean_return"] >= 9.0  # learned (a uniform policy scores 5)
+    recorded = json.loads((run_dir / "config.json").read_text())["network"]
+    assert recorded == {"layers": ["Sequential", "Sequential"], "parameters": agent.model.count_params()}
+    with pytest.raises(RunDirectoryError, match="a Keras network of your own"):
+        tf_gae.load(run_dir, env=SignGuess)
+    with pytest.raises(RunDirectoryError, match="pass the same layers"):
+        tf_gae.load(run_dir, env=SignGuess, network=(relu_features(32), relu_features(8)))
+    loaded = tf_gae.load(run_dir, env=SignGuess, network=(relu_features(16), relu_features(8)))
+    for weights, restored in zip(agent.model.get_weights(), loaded.model.get_weights()):
+        np.testing.assert_array_equal(weights, restored)

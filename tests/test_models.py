@@ -533,12 +533,17 @@ def test_get_config_round_trips(action_space_name, options):
     assert rebuilt_via_keras.count_params() == model.count_params()
 
 
-@pytest.mark.parametrize("kind", ["discrete", "box"])
-def test_a_saved_model_loads_back_with_keras_load_model(tmp_path, kind):
+def users_network():
+    return keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(5)])
+
+
+@pytest.mark.parametrize("kind, network", [("discrete", None), ("box", None), ("discrete", "shared"), ("box", "pair")])
+def test_a_saved_model_loads_back_with_keras_load_model(tmp_path, kind, network):
     """The classes are registered with Keras, so `.keras` files round-trip: same weights (the observation
-    statistics included), same outputs."""
+    statistics included), same outputs; with the user's own network too."""
     spec = dict(kind="discrete", size=3) if kind == "discrete" else dict(kind="box", size=2, low=[-1, -1], high=[1, 1])
-    model = ActorCritic(4, spec, normalize_observations=True, seed=3)
+    network = {None: None, "shared": users_network(), "pair": (users_network(), users_network())}[network]
+    model = ActorCritic(4, spec, normalize_observations=True, seed=3, network=network)
     observations = np.random.default_rng(0).normal(2.0, 3.0, size=(16, 4)).astype(np.float32)
     model.observation_normalizer.update(observations)
     model.save(tmp_path / "agent.keras")
@@ -548,3 +553,15 @@ def test_a_saved_model_loads_back_with_keras_load_model(tmp_path, kind):
         np.testing.assert_array_equal(saved, restored)
     for output, restored_output in zip(model(observations), loaded(observations)):
         np.testing.assert_array_equal(output.numpy(), restored_output.numpy())
+
+
+def test_the_users_network_replaces_the_mlps_under_the_same_heads():
+    model = ActorCritic(4, dict(kind="discrete", size=3), network=users_network())
+    # Sequential 4→8→5 (40 + 45 weights), then the policy head 5→3 and the value head 5→1
+    assert model.count_params() == (4 * 8 + 8) + (8 * 5 + 5) + (5 * 3 + 3) + (5 + 1)
+    logits, values = model(np.ones((6, 4), np.float32))
+    assert logits.shape == (6, 3) and values.shape == (6,)
+    with pytest.raises(ValueError, match=r"maps observations \[N, 4\] to shape \(2, 2, 2\), not to features"):
+        ActorCritic(4, dict(kind="discrete", size=3), network=keras.layers.Reshape((2, 2)))
+    with pytest.raises(ValueError, match="network must be a Keras layer or model"):
+        ActorCritic(4, dict(kind="discrete", size=3), network=(users_network(),) * 3)

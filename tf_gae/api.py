@@ -1,6 +1,7 @@
 """The Python API: `tf_gae.train`, `tf_gae.load` and the `Agent` they return. Introduced in chapter 5.
 
     agent = tf_gae.train("CartPole-v1", algo="a2c", total_steps=100_000, seed=0, run_dir="runs/demo", lam=0.95)
+    agent = tf_gae.train(MyEnv, network=keras.Sequential([...]))   # your env class, your Keras network
     agent = tf_gae.load("runs/demo")
     action = agent.predict(observation)            # one observation [obs_dim] -> one action
     actions = agent.predict(observations)          # a batch [N, obs_dim] -> [N] or [N, act_dim]
@@ -203,11 +204,18 @@ class Agent:
                     deterministic=deterministic, env_steps=self.env_steps)  # fmt: skip
 
 
-def load(run_dir: str | Path, *, env: str | Callable[[], Any] | None = None, trust_run_dir: bool = False) -> Agent:
+def load(
+    run_dir: str | Path,
+    *,
+    env: str | Callable[[], Any] | None = None,
+    network: Any = None,
+    trust_run_dir: bool = False,
+) -> Agent:
     """The agent of a run directory: the model rebuilt from config.json, the newest good checkpoint's weights.
 
     Nothing in the folder executes. A run of a `module:Id` environment needs that id again as `env` (or
-    `trust_run_dir=True`); a run of an environment given to `train` as a callable needs the callable as `env`.
+    `trust_run_dir=True`); a run of an environment given to `train` as a callable needs the callable as `env`;
+    a run trained on your own Keras network needs a fresh copy of that network (the same layers) as `network`.
     """
     from tf_gae._tf import tf
     from tf_gae.runs import RunDirectory, RunDirectoryError
@@ -218,7 +226,8 @@ def load(run_dir: str | Path, *, env: str | Callable[[], Any] | None = None, tru
     algo, config = run_config(run, trusted_env=trusted, trust=trust_run_dir)
     if trusted is not None and trusted != config.env_id:
         raise RunDirectoryError(f"env {trusted!r} is not the run's environment {config.env_id!r} ({run.path}/config.json)")
-    model = build_model(config)
+    model = build_model(config, network)
+    _check_network(run, model, network)
     env_steps = tf.Variable(0, dtype=tf.int64)
     number, notes = run.checkpoints(tf.train.Checkpoint(model=model, env_steps=env_steps)).restore_newest(partial=True)
     if number is None:
@@ -240,6 +249,7 @@ def train(
     trust_run_dir: bool = False,
     eval_episodes: int = 0,
     progress: bool = True,
+    network: Any = None,
     **hyperparameters: Any,
 ) -> Agent:
     """Train an agent with GAE and return it.
@@ -253,6 +263,10 @@ def train(
       trust_run_dir: with `resume`, import the `module:Id` environment the run's config.json names.
       eval_episodes: deterministic evaluation episodes at the end, written to eval.json (0 = none).
       progress: report on stderr (start-up line, progress, summary).
+      network: your own Keras layer or model mapping observations [N, obs_dim] to features [N, F], in place of
+        the MLPs of `hidden_sizes` (both heads on it), or a pair (policy_network, value_network), one per head.
+        The policy head, its TFP distribution and the value head go on top (`tf_gae.models.ActorCritic`).
+        A folder holds no code: `load` and `resume` of such a run need a fresh copy of the same layers.
       **hyperparameters: any field of the algorithm's configuration (`tf_gae.config`), e.g. total_steps,
         seed, lam, gamma, num_envs, n_steps, learning_rate.
 
@@ -286,13 +300,15 @@ def train(
             check_environment(config.env_id)
             if run_dir is not None:
                 run_dir = RunDirectory.check_new(run_dir)
-        return _train(algo, config, run, run_dir, eval_episodes, progress)
+        return _train(algo, config, run, run_dir, eval_episodes, progress, network)
     finally:
         if run is not None:
             run.unlock()
 
 
-def _train(algo: str, config: Any, run: Any, new_run_dir: Path | None, eval_episodes: int, progress: bool) -> Agent:
+def _train(
+    algo: str, config: Any, run: Any, new_run_dir: Path | None, eval_episodes: int, progress: bool, network: Any
+) -> Agent:
     """Build the trainer, create or restore the run directory, train, plot, evaluate."""
     from tf_gae._tf import tf
     from tf_gae.plotting import plot_learning_curves
@@ -301,14 +317,18 @@ def _train(algo: str, config: Any, run: Any, new_run_dir: Path | None, eval_epis
 
     say = (lambda text: print(f"tf-gae: {text}", file=sys.stderr)) if progress else (lambda text: None)
     tf.config.experimental.enable_op_determinism()  # same seed, same progress.csv
-    trainer = ALGORITHMS[algo][1](config)
+    trainer = ALGORITHMS[algo][1](config, network=network)
     try:
         resumed, checkpoints = "", None
         if run is not None:
+            _check_network(run, trainer.model, network)
             checkpoints = run.checkpoints(trainer.checkpoint())
             resumed = _restore(run, checkpoints, trainer, say)
         elif new_run_dir is not None:
-            run = RunDirectory.create(new_run_dir, {"algo": algo, **config.to_dict()})
+            record = {"algo": algo, **config.to_dict()}
+            if network is not None:
+                record["network"] = _network_record(trainer.model)
+            run = RunDirectory.create(new_run_dir, record)
             checkpoints = run.checkpoints(trainer.checkpoint())
             checkpoints.save(0)  # from its creation on, a run has a checkpoint for every progress row
         say(
@@ -357,6 +377,34 @@ def _train(algo: str, config: Any, run: Any, new_run_dir: Path | None, eval_epis
         solved = "" if threshold is None else (" — solved" if mean >= threshold else f" — below {threshold:g}")
         say(f"deterministic evaluation over {eval_episodes} episodes: {mean:.1f} ± {std:.1f}{solved}{written}")
     return agent
+
+
+def _network_record(model: Any) -> dict[str, Any]:
+    """What config.json says of a user's own network: the layers' class names and the model's parameter
+    count. A description only: a run directory never holds code, so it cannot rebuild the network itself."""
+    return {"layers": [type(layer).__name__ for layer in model.network], "parameters": int(model.count_params())}
+
+
+def _check_network(run: Any, model: Any, network: Any) -> None:
+    """RunDirectoryError unless `network` (None for the built-in MLPs) is what `run` was trained with."""
+    from tf_gae.runs import RunDirectoryError
+
+    recorded = run.config.get("network")
+    if recorded is None and network is not None:
+        raise RunDirectoryError(f"{run.path} was trained on the built-in MLPs (hidden_sizes in config.json); drop network=")
+    if recorded is None:
+        return
+    layers = " + ".join(map(str, recorded.get("layers", []))) if isinstance(recorded, dict) else "?"
+    if network is None:
+        raise RunDirectoryError(
+            f"{run.path} was trained on a Keras network of your own ({layers}), which a run directory holds no code "
+            "for; from Python, pass a fresh copy of it: tf_gae.load(run_dir, network=...) or tf_gae.train(..., "
+            "resume=True, network=...)"
+        )
+    if _network_record(model) != recorded:
+        raise RunDirectoryError(
+            f"network= gives {_network_record(model)}, but {run.path} was trained on {recorded}; pass the same layers"
+        )
 
 
 def _restore(run: Any, checkpoints: Any, trainer: Any, say: Callable[[str], None]) -> str:

@@ -326,6 +326,12 @@ class ActorCritic(keras.Model):
     Separate trunks keep the value loss from moving the policy's features (and vice versa); a shared trunk
     has fewer parameters, and its loss must weight the value term (e.g. c_v · L_V in PPO's eq. 9).
 
+    Your own network: `network`, a Keras layer or model mapping observations [N, obs_dim] to features [N, F],
+    replaces the MLPs and feeds both heads (like shared_trunk=True); a pair (policy_network, value_network)
+    feeds each head from its own. The heads, the TFP distributions, the observation normalizer and the
+    initialisation of the heads stay as above; `hidden_sizes` and `shared_trunk` are then unused. The layers
+    are saved with the model (`get_config` serialises them, so `keras.models.load_model` rebuilds them).
+
     Layer attributes: `trunk` (a tuple of the shared hidden layers, empty unless shared), `policy_trunk` and
     `value_trunk` (tuples, empty when shared; each layer is also the attribute named like the layer, e.g.
     `policy_hidden_0`, so that `tf.train.Checkpoint` saves it), `policy_head`, `value_head`; for Box actions
@@ -347,9 +353,11 @@ class ActorCritic(keras.Model):
         normalize_observations: bool = False,
         initial_log_std: float = 0.0,
         seed: int | None = None,
+        network: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.network = _as_network(network)
         self.observation_size = positive_int(observation_size, "observation_size")
         self.action_spec = _as_action_spec(action_spec)
         self.hidden_sizes = layer_widths(hidden_sizes)
@@ -400,9 +408,16 @@ class ActorCritic(keras.Model):
                 layers.append(layer)
             return tuple(layers)
 
-        self.trunk = hidden_layers("shared_hidden") if self.shared_trunk else ()
-        self.policy_trunk = () if self.shared_trunk else hidden_layers("policy_hidden")
-        self.value_trunk = () if self.shared_trunk else hidden_layers("value_hidden")
+        if self.network is not None:  # the user's own layers in place of the MLPs
+            shared = len(self.network) == 1
+            self.trunk = self.network if shared else ()
+            self.policy_trunk, self.value_trunk = ((), ()) if shared else ((self.network[0],), (self.network[1],))
+            for index, layer in enumerate(self.network):  # tracked by tf.train.Checkpoint under these names
+                setattr(self, ("shared_network", "policy_network", "value_network")[index + (0 if shared else 1)], layer)
+        else:
+            self.trunk = hidden_layers("shared_hidden") if self.shared_trunk else ()
+            self.policy_trunk = () if self.shared_trunk else hidden_layers("policy_hidden")
+            self.value_trunk = () if self.shared_trunk else hidden_layers("value_hidden")
         self.policy_head = keras.layers.Dense(
             self.action_spec.size,
             kernel_initializer=_orthogonal(_POLICY_HEAD_GAIN, self.seed, next(offsets)),
@@ -426,6 +441,8 @@ class ActorCritic(keras.Model):
                 name="log_std",
             )
         )
+        if self.network is not None:
+            _check_features(self.network, self.observation_size)
         self(tf.zeros([1, self.observation_size], tf.float32))  # build every variable now
 
     # -------------------------------------------------------------------------------- forward pass
@@ -498,11 +515,38 @@ class ActorCritic(keras.Model):
             "initial_log_std": self.initial_log_std,
             "seed": self.seed,
             "name": self.name,
+            "network": None if self.network is None else [keras.saving.serialize_keras_object(layer) for layer in self.network],
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "ActorCritic":
+        config = dict(config)
+        if config.get("network") is not None:  # Keras's own deserialisation, under its safe mode
+            config["network"] = tuple(keras.saving.deserialize_keras_object(layer) for layer in config["network"])
         return cls(**config)
+
+
+def _as_network(network: Any) -> tuple[Any, ...] | None:
+    """None, or the user's layers as a tuple: (shared,) or (policy, value)."""
+    if network is None:
+        return None
+    layers = tuple(network) if isinstance(network, (tuple, list)) else (network,)
+    if len(layers) not in (1, 2) or not all(isinstance(layer, keras.layers.Layer) for layer in layers):
+        raise ValueError(
+            "network must be a Keras layer or model mapping observations [N, obs_dim] to features [N, F], or a "
+            f"pair (policy_network, value_network) of them, got {network!r}"
+        )
+    return layers
+
+
+def _check_features(network: tuple[Any, ...], observation_size: int) -> None:
+    for layer in network:
+        shape = tuple(layer(tf.zeros([2, observation_size])).shape)
+        if len(shape) != 2 or shape[0] != 2:
+            raise ValueError(
+                f"network {layer.name!r} maps observations [N, {observation_size}] to shape {shape}, not to features "
+                "[N, F]; end it with a Dense (or Flatten) layer"
+            )
 
 
 def build_actor_critic(
@@ -511,7 +555,7 @@ def build_actor_critic(
     """An :class:`ActorCritic` for a 1-D Box observation space and a Discrete or 1-D Box action space.
 
     `options` are :class:`ActorCritic`'s keyword arguments (hidden_sizes, shared_trunk, activation,
-    normalize_observations, initial_log_std, seed, name).
+    normalize_observations, initial_log_std, seed, network, name).
     """
     if not isinstance(observation_space, gymnasium.spaces.Box) or len(observation_space.shape) != 1:
         raise ValueError(

@@ -119,8 +119,9 @@ class TorchStyleRMSprop(keras.optimizers.RMSprop):
         self.assign_sub(variable, learning_rate * gradient / (keras.ops.sqrt(velocity) + self.epsilon))
 
 
-def build_model(config: TrainerConfig) -> Any:
-    """The actor-critic that `config` describes (one place, for training and for evaluating a run)."""
+def build_model(config: TrainerConfig, network: Any = None) -> Any:
+    """The actor-critic that `config` describes, on the user's own Keras `network` if one is given (see
+    :class:`tf_gae.models.ActorCritic`); one place, for training and for evaluating a run."""
     observation_space, action_space = check_environment(config.env_id)
     return build_actor_critic(
         observation_space,
@@ -128,6 +129,7 @@ def build_model(config: TrainerConfig) -> Any:
         hidden_sizes=tuple(config.hidden_sizes),
         shared_trunk=config.shared_trunk,
         normalize_observations=config.normalize_observations,
+        network=network,
     )
 
 
@@ -146,15 +148,18 @@ class Trainer:
     algo: str = "base"
     progress_columns: list[str] = PROGRESS_COLUMNS
 
-    def __init__(self, config: TrainerConfig, strategy: tf.distribute.Strategy | None = None) -> None:
+    def __init__(
+        self, config: TrainerConfig, strategy: tf.distribute.Strategy | None = None, network: Any = None
+    ) -> None:
         """`strategy`: a tf.distribute.Strategy (e.g. MirroredStrategy over several GPUs) to update with: the
         model and optimizer are created in its scope, each update's batch is split evenly over its replicas
-        and their gradients are averaged before clipping (README: several devices and machines)."""
+        and their gradients are averaged before clipping (README: several devices and machines).
+        `network`: the user's own Keras layer(s) in place of the MLPs (:class:`tf_gae.models.ActorCritic`)."""
         self.config = config
         self.strategy = strategy
         keras.utils.set_random_seed(config.seed)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            self.model = build_model(config)
+            self.model = build_model(config, network)
             if config.optimizer == "rmsprop":  # PyTorch's RMSprop(alpha=0.99, eps=1e-5), as SB3's A2C
                 self.optimizer = TorchStyleRMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
             else:
