@@ -32,15 +32,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from benchmarks.gae_kernel import median_time
 from tf_gae._tf import tf
+from tf_gae.measure import vector_env_rates
 
 ENVS = ("CartPole-v1", "Pendulum-v1", "HalfCheetah-v5")
 NUM_ENVS = (2, 4, 8)
-SEED = 0
 FULL = dict(num_envs=NUM_ENVS, raw_steps=200, rollout_steps=256)  # vector steps per timed call
 QUICK = dict(num_envs=(2,), raw_steps=20, rollout_steps=16)
-AGREEMENT_TOLERANCE = 1e-6
 
 
 def use_one_thread() -> None:
@@ -79,82 +77,6 @@ def effective_parallelism(cores: int, iterations: int = 2_000_000, repeats: int 
             pool.map(_busy, [iterations] * cores, chunksize=1)
             ratios.append(cores * alone / (time.perf_counter() - start))
     return max(1.0, min(float(cores), statistics.median(ratios)))
-
-
-def available(env_id: str) -> bool:
-    try:
-        gym.make(env_id).close()
-    except gym.error.DependencyNotInstalled as error:
-        print(f"benchmark: skipping {env_id} ({error})", file=sys.stderr)
-        return False
-    return True
-
-
-def check_agree(what: str, sync_value: np.ndarray, async_value: np.ndarray) -> None:
-    error = float(np.max(np.abs(np.asarray(sync_value, np.float64) - np.asarray(async_value, np.float64))))
-    if not error <= AGREEMENT_TOLERANCE:
-        raise SystemExit(f"benchmark: {what}: asynchronous differs from synchronous by {error:.3g}")
-
-
-def measure(env_id: str, num_envs: int, model, action_space, repeats: int, raw_steps: int, rollout_steps: int) -> dict:
-    from tf_gae.rollout import RolloutCollector, make_vector_env
-
-    row: dict = dict(env=env_id, n=num_envs)
-    batch_space = gym.vector.utils.batch_space(action_space, num_envs)
-    batch_space.seed(SEED)
-    actions = [batch_space.sample() for _ in range(raw_steps * (repeats + 1))]  # warm-up + timed calls
-    final = {}
-    for kind, asynchronous in (("sync", False), ("async", True)):
-        env = make_vector_env(env_id, num_envs, asynchronous=asynchronous)
-        try:
-            env.reset(seed=SEED)
-            chunks = iter([actions[i : i + raw_steps] for i in range(0, len(actions), raw_steps)])
-            last = {}
-
-            def raw_steps_call():
-                for action in next(chunks):
-                    last["observation"] = env.step(action)[0]
-
-            seconds = median_time(raw_steps_call, repeats)
-            row[f"raw_{kind}"] = num_envs * raw_steps / seconds
-            collector = RolloutCollector(env, model, num_steps=rollout_steps, seed=SEED)  # resets env (seed 0)
-            rollouts = []
-
-            def collect_call():
-                rollouts[:] = [collector.collect()]
-
-            seconds = median_time(collect_call, repeats)
-            row[f"collector_{kind}"] = num_envs * rollout_steps / seconds
-            final[kind] = (last["observation"], rollouts[-1].observations.numpy(), rollouts[-1].next_values.numpy())
-        finally:
-            env.close()
-    names = ("raw observation", "rollout observations", "rollout next_values")
-    for name, sync_value, async_value in zip(names, final["sync"], final["async"]):
-        check_agree(f"{env_id} n={num_envs} {name}", sync_value, async_value)
-    return row
-
-
-def run(env_ids, repeats: int, num_envs, raw_steps: int, rollout_steps: int) -> list[dict]:
-    from tf_gae.models import build_actor_critic
-
-    rows = []
-    for env_id in env_ids:
-        if not available(env_id):
-            continue
-        probe = gym.make(env_id)
-        model = build_actor_critic(probe.observation_space, probe.action_space, seed=SEED)  # untrained
-        action_space = probe.action_space
-        probe.close()
-        for n in num_envs:
-            row = measure(env_id, n, model, action_space, repeats, raw_steps, rollout_steps)
-            rows.append(row)
-            print(
-                f"  {env_id:>15} n={n}: raw {row['raw_sync']:,.0f} sync / {row['raw_async']:,.0f} async steps/s, "
-                f"collector {row['collector_sync']:,.0f} / {row['collector_async']:,.0f}",
-                file=sys.stderr,
-                flush=True,
-            )
-    return rows
 
 
 def overhead_per_env_step(row: dict, parallelism: float) -> float:
@@ -286,7 +208,7 @@ def main(argv=None) -> int:
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print("benchmark: synchronous against asynchronous vector environments", file=sys.stderr)
     parallelism_before = effective_parallelism(cores)
-    rows = run(ENVS, args.repeats, settings["num_envs"], settings["raw_steps"], settings["rollout_steps"])
+    rows = vector_env_rates(ENVS, args.repeats, settings["num_envs"], settings["raw_steps"], settings["rollout_steps"])
     if not rows:
         raise SystemExit("benchmark: no environment could be made")
     parallelism = (parallelism_before, effective_parallelism(cores))

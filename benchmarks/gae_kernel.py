@@ -17,30 +17,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 import tf_gae
 from tf_gae._tf import tf
+from tf_gae.measure import median_time, synthetic_rollout
 
 SHAPES = [(128, 8), (2048, 64), (4096, 256), (65536, 1)]
 GAMMA, LAMBDA = 0.99, 0.95
-
-
-def make_rollout(num_steps: int, num_envs: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    shape = (num_steps, num_envs)
-    rewards = rng.normal(size=shape).astype(np.float32)
-    values = rng.normal(size=shape).astype(np.float32)
-    next_values = rng.normal(size=shape).astype(np.float32)
-    terminated = rng.random(shape) < 0.005  # bool flags, as gymnasium returns them
-    truncated = (rng.random(shape) < 0.002) & ~terminated
-    return rewards, values, next_values, terminated, truncated
 
 
 def sb3_style_loop(rewards, values, next_values, terminated, truncated, gamma=GAMMA, lambda_=LAMBDA):
@@ -86,18 +73,6 @@ def memory_floor(rewards, values, next_values, terminated, truncated):
     return [np.copy(x) for x in (rewards, values, next_values, terminated, truncated)]
 
 
-def median_time(function: Callable[[], object], repeats: int) -> float:
-    function()  # warm-up (and compilation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        if isinstance(result, (tuple, list)) and hasattr(result[0], "numpy") and not isinstance(result[0], np.ndarray):
-            result[0].numpy()  # make sure the work is done
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def check_agree(name: str, got, expected, atol: float) -> None:
     got = np.asarray(got)
     error = float(np.max(np.abs(got - expected)))
@@ -108,7 +83,7 @@ def check_agree(name: str, got, expected, atol: float) -> None:
 def run(repeats: int) -> list[dict[str, float]]:
     rows = []
     for num_steps, num_envs in SHAPES:
-        rollout = make_rollout(num_steps, num_envs)
+        rollout = synthetic_rollout(num_steps, num_envs)
         rewards, values, next_values, terminated, truncated = rollout
         tensors = [tf.constant(x) for x in rollout]
         no_flags = np.zeros_like(terminated)

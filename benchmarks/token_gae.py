@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.gae_kernel import median_time
+from tf_gae.measure import median_time
 from tf_gae._tf import tf
 from tf_gae.llm import token_gae
 from tf_gae.parallel import one_thread_each

@@ -6,7 +6,7 @@ The article closes with two open challenges — efficient optimisation on large 
 several agents — and leaves them as words. This chapter answers each with working code and numbers:
 
   1. The kernel's cost as the workload grows: tf_gae.gae timed at T·B from 2^10 to 2^22 elements with
-     benchmarks/gae_kernel.py's harness (log–log figure). GAE is linear in T·B; a fixed call cost
+     tf_gae.measure's harness (log–log figure). GAE is linear in T·B; a fixed call cost
      dominates small batches.
   2. Several devices: an A2C update, a PPO update and one iteration of chapter 6's PPO for a language
      model under tf.distribute.MirroredStrategy over two logical CPU devices (stand-ins for two GPUs)
@@ -14,7 +14,7 @@ several agents — and leaves them as words. This chapter answers each with work
      rounding (README:
      several GPUs, MultiWorkerMirroredStrategy, TF_CONFIG).
   3. Parallel environments: gymnasium's SyncVectorEnv against AsyncVectorEnv (subprocesses), raw
-     steps per second for a cheap task and a MuJoCo one (benchmarks/envs.py's measurement).
+     steps per second for a cheap task and a MuJoCo one (tf_gae.measure, as benchmarks/envs.py).
   4. Cooperating agents: a button-rendezvous task (tf_gae.multiagent) where the team is paid only when
      every agent presses its button at once and each agent sees only its own track; PPO with GAE on the
      team reward, a centralized critic V(joint observation) (MAPPO) against independent critics V_i(o_i)
@@ -55,13 +55,13 @@ _DPI = 90
 
 def kernel_cost(sizes: Sequence[tuple[int, int]], repeats: int) -> list[dict[str, float]]:
     """Median milliseconds of tf_gae.gae (float32 tensors, time-major) at each (T, B)."""
-    from benchmarks.gae_kernel import make_rollout, median_time
+    from tf_gae.measure import median_time, synthetic_rollout
     from tf_gae import gae
     from tf_gae._tf import tf
 
     rows = []
     for num_steps, num_envs in sizes:
-        inputs = [tf.constant(x) for x in make_rollout(num_steps, num_envs)]
+        inputs = [tf.constant(x) for x in synthetic_rollout(num_steps, num_envs)]
         gae(*inputs)  # trace / compile once for the shape
         seconds = median_time(lambda: gae(*inputs)[0].numpy(), repeats)
         elements = num_steps * num_envs
@@ -214,10 +214,10 @@ def _strategy_equivalence(algo: str) -> dict[str, float]:
 
 
 def environment_table(env_ids: Sequence[str], num_envs: Sequence[int], raw_steps: int, repeats: int) -> list[dict]:
-    """Raw env steps per second, sync and async vector envs (benchmarks/envs.py's measurement)."""
-    from benchmarks.envs import run
+    """Raw env steps per second, sync and async vector envs (tf_gae.measure, as benchmarks/envs.py)."""
+    from tf_gae.measure import vector_env_rates
 
-    return run(env_ids, repeats, num_envs, raw_steps, rollout_steps=16)
+    return vector_env_rates(env_ids, repeats, num_envs, raw_steps, rollout_steps=16)
 
 
 # ==================================================================================================
