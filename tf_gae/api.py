@@ -16,13 +16,16 @@ and restores the newest good checkpoint: nothing in the folder executes (runs.py
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -50,6 +53,29 @@ USER_ENV_NAMESPACE = "tf_gae_user"
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during `train`: the run directory is left resumable; the message says how to continue."""
+
+
+@contextlib.contextmanager
+def _interrupt_between_chunks() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C while training becomes a request the loop honours between two graph calls, after the
+    progress row and checkpoint in hand are written whole: a KeyboardInterrupt raised inside TensorFlow's
+    own Python code (a checkpoint write, a device scope) can leave it half done or turn into another error.
+    A second Ctrl-C interrupts at once. Outside the main thread (no signals there) nothing changes."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ------------------------------------------------------------------------------------------- environments
@@ -346,7 +372,8 @@ def _train(
             return f"last good checkpoint ckpt-{numbers[-1]}" if numbers else "no checkpoint"
 
         try:
-            trainer.train(on_row=on_row, on_update=None if bar is None else bar.update)
+            with _interrupt_between_chunks() as interrupted:
+                trainer.train(on_row=on_row, on_update=None if bar is None else bar.update, should_stop=interrupted)
         except TrainingDiverged as error:
             raise TrainingDiverged(f"{error} ({last_checkpoint()})") from None
         except KeyboardInterrupt:

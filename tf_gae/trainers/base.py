@@ -377,9 +377,11 @@ class Trainer:
         self,
         on_row: Callable[[dict[str, float]], None] | None = None,
         on_update: Callable[[int, float], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         """Train until `total_steps`. After every `log_every_steps` (and the last update) `on_row` gets a
-        progress row; the caller writes it and then saves the checkpoint, in that order."""
+        progress row; the caller writes it and then saves the checkpoint, in that order. `should_stop` is
+        asked between graph calls (after any row): when it says yes, KeyboardInterrupt is raised there."""
         config = self.config
         updates_per_row = max(1, round(config.log_every_steps / config.steps_per_update))
         start_update = int(self.updates.numpy())
@@ -397,6 +399,8 @@ class Trainer:
         started = time.perf_counter()
         update = start_update  # updates completed
         while update < config.num_updates:
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
             row_end = min((update // updates_per_row + 1) * updates_per_row, config.num_updates)
             # All updates up to the next row in one graph call; the first call of a run does one update
             # alone (it pays the graph's one-time initialisation, so later calls measure steady training).
