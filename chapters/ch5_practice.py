@@ -473,8 +473,8 @@ def walk_through(seed: int) -> dict[str, float]:
         change = math.sqrt(sum(float(np.sum((v.numpy() - b) ** 2)) for v, b in zip(trainer.model.trainable_variables, before)))
         print(f"     this update: L_π {metrics['policy_loss']:+.4f}, L_V {metrics['value_loss']:.4f}, entropy "
               f"{metrics['entropy']:.4f}, |∇L| {metrics['grad_norm']:.3f} → parameters moved by {change:.4f} (L2)")
-        print(f"  PPO's step replaces 3: the clipped surrogate  {_where(tf_gae.losses.clipped_surrogate)}, "
-              "several shuffled minibatch epochs per rollout.")
+        print(f"  PPO's step replaces 3: the clipped surrogate  {_where(tf_gae.losses.clipped_surrogate)}, over "
+              f"several shuffled minibatch epochs per rollout  {_where(Learner.minibatch_epochs)}  Learner.minibatch_epochs.")
         print("  GAE (step 2) has nothing to optimise; gradient descent happens only in step 4.\n")
         print("The update as training runs it (printed from the library's source, not a copy):")
         for function in (Trainer._gradient_step_graph, Trainer._losses):
