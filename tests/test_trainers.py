@@ -11,6 +11,7 @@ import pytest
 from gymnasium.vector import AsyncVectorEnv
 
 import tf_gae
+import tf_gae.envs.cartpole
 from tf_gae._tf import tf
 from tf_gae.trainers import A2CConfig, A2CTrainer, ConfigError, ReinforceConfig, ReinforceTrainer, TrainingDiverged
 
@@ -149,6 +150,7 @@ def test_every_config_field_changes_behaviour():
         normalize_observations=True,
         normalize_rewards=True,
         asynchronous_envs=True,
+        env_backend="tensorflow",
         log_every_steps=32,
     )
     assert set(changes) == {f.name for f in dataclasses.fields(A2CConfig)}, "a new field needs a line here"
@@ -166,6 +168,7 @@ def test_every_config_field_changes_behaviour():
             unchanged.append(name)
     assert not unchanged, f"these fields changed nothing: {unchanged}"
     assert _fingerprint(dataclasses.replace(base, asynchronous_envs=True))[2] is AsyncVectorEnv
+    assert _fingerprint(dataclasses.replace(base, env_backend="tensorflow"))[2] is tf_gae.envs.cartpole.CartPole
 
 
 def test_rmsprop_steps_like_pytorch():

@@ -31,6 +31,9 @@ class ConfigError(ValueError):
     """An invalid configuration value; the message names the field and the fix."""
 
 
+ENV_BACKENDS = ("gymnasium", "tensorflow")
+"""Who steps the environments: gymnasium's vector envs (through tf.numpy_function) or tf_gae.envs in the graph."""
+
 RENAMED_FIELDS = {"batch_size": "minibatch_size", "clip_range_vf": "clip_range_value"}
 """Older names of fields (as earlier config.json files hold them) -> the one name every trainer family uses."""
 
@@ -93,6 +96,11 @@ class TrainerConfig:
     normalize_observations: bool = _help("normalise observations by running mean and std (saved with the model)", default=False)
     normalize_rewards: bool = _help("scale rewards by the running std of the discounted return (SB3 VecNormalize)", default=False)
     asynchronous_envs: bool = _help("step environments in subprocesses (gymnasium AsyncVectorEnv)", default=False)
+    env_backend: str = _help(
+        "'gymnasium' (vector envs stepped in Python) or 'tensorflow' (tf_gae.envs: the task in TensorFlow ops, "
+        "the whole rollout one graph; for the ids tf_gae.envs has)",
+        default="gymnasium",
+    )
     log_every_steps: int = _help("write a progress row and a checkpoint about every this many env steps", default=2_000)
 
     def __post_init__(self) -> None:
@@ -128,6 +136,13 @@ class TrainerConfig:
             "one or more positive layer widths, e.g. 64,64",
         )
         need(isinstance(self.env_id, str) and bool(self.env_id), "env_id", "a gymnasium environment id")
+        need(self.env_backend in ENV_BACKENDS, "env_backend", "'gymnasium' or 'tensorflow'")
+        if self.env_backend == "tensorflow":
+            from tf_gae.envs import registered  # no TensorFlow import
+
+            need(self.env_id in registered(), "env_backend",
+                 f"'gymnasium' for {self.env_id} (tf_gae.envs has {', '.join(registered())})")  # fmt: skip
+            need(not self.asynchronous_envs, "asynchronous_envs", "false with --env-backend tensorflow (no subprocesses)")
         need(
             self.total_steps >= self.num_envs * self.n_steps,
             "total_steps",

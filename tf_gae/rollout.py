@@ -32,6 +32,7 @@ from tf_gae._tf import tf
 __all__ = [
     "Rollout",
     "RolloutCollector",
+    "InGraphRolloutCollector",
     "RewardScaler",
     "NonFiniteObservation",
     "finished_episodes",
@@ -175,6 +176,7 @@ class RolloutCollector:
         if num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {num_steps}")
         self.env = env
+        self.num_envs = env.num_envs
         self.model = model
         self.num_steps = num_steps
         self.seed = seed
@@ -218,7 +220,7 @@ class RolloutCollector:
 
     def collect_graph_and_last(self, first_observations: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """:meth:`collect_graph` and s_T [B, obs_dim], where the next rollout starts."""
-        num_envs, num_steps = self.env.num_envs, self.num_steps
+        num_envs, num_steps = self.num_envs, self.num_steps
         arrays = {
             name: tf.TensorArray(dtype, size=num_steps, element_shape=shape)
             for name, dtype, shape in [
@@ -239,12 +241,7 @@ class RolloutCollector:
         def one_step(t, observations, *written):
             actions, log_probs, values = self._act_graph(observations)
             (next_observations, rewards, terminated, truncated, final_observations, episode_returns,
-             episode_lengths) = tf.numpy_function(
-                self._step_environments,
-                [actions],
-                [tf.float32, tf.float32, tf.bool, tf.bool, tf.float32, tf.float64, tf.int32],
-                stateful=True,
-            )  # fmt: skip
+             episode_lengths) = self._step_graph(actions)  # fmt: skip
             if self.reward_scaler is not None:  # scaled for training; episode statistics keep the raw ones
                 rewards = self.reward_scaler(tf.ensure_shape(rewards, [num_envs]), terminated | truncated)
             step = dict(
@@ -281,6 +278,17 @@ class RolloutCollector:
         next_values = tf.concat([rollout["values"][1:], last_values[None]], axis=0)
         rollout["next_values"] = tf.where(rollout["truncated"], final_values, next_values)
         return rollout, observations
+
+    def _step_graph(self, actions: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """One step of every environment from inside the graph: (s_{t+1} [B, obs_dim], r_t [B] float32,
+        terminated [B], truncated [B], final observations [B, obs_dim], episode returns [B] float64 (NaN
+        where none ended), episode lengths [B] int32). Here gymnasium steps them, through tf.numpy_function."""
+        return tf.numpy_function(
+            self._step_environments,
+            [actions],
+            [tf.float32, tf.float32, tf.bool, tf.bool, tf.float32, tf.float64, tf.int32],
+            stateful=True,
+        )
 
     # ------------------------------------------------------------------ in Python, called by the graph
 
@@ -350,3 +358,96 @@ class RolloutCollector:
                 raise self.failure from None
             raise
         return outputs
+
+
+class InGraphRolloutCollector(RolloutCollector):
+    """A :class:`RolloutCollector` whose environments are TensorFlow functions (:mod:`tf_gae.envs`): the
+    whole rollout, environment steps included, is graph ops, with no trip through Python.
+
+    The environments' state (float64 physics, steps into the episode, current observations) and the
+    running sums of the episodes still going are tf.Variables, listed by :meth:`state_variables` so that a
+    checkpoint holds them: a resumed run continues the very episodes it stopped in. Autoreset draws its new
+    episodes from `generator`, as sampling does.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        num_envs: int,
+        model: Any,
+        *,
+        num_steps: int,
+        seed: int,
+        reward_scaler: RewardScaler | None = None,
+    ) -> None:
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be at least 1, got {num_steps}")
+        self.env = env  # a tf_gae.envs.FunctionalEnv
+        self.num_envs = num_envs
+        self.model = model
+        self.num_steps = num_steps
+        self.seed = seed
+        self.reward_scaler = reward_scaler
+        self.generator = tf.random.Generator.from_seed(seed)
+        self.discrete = model.action_spec.kind == "discrete"
+        if not self.discrete:
+            self.action_low = tf.constant(model.action_spec.low, tf.float32)
+            self.action_high = tf.constant(model.action_spec.high, tf.float32)
+        self.failure = None  # nothing runs outside the graph
+        self.observation_size = env.observation_size
+        self._action_dtype = tf.int32 if self.discrete else tf.float32
+        self._action_shape = () if self.discrete else (model.action_spec.size,)
+        state, observations = env.reset(seed, num_envs)
+        self.physics = tf.Variable(state.physics, trainable=False, name="env_physics")  # [B, k] float64
+        self.elapsed = tf.Variable(state.elapsed, trainable=False, name="env_elapsed")  # [B] int32
+        self.observations = tf.Variable(observations, trainable=False, name="env_observations")  # [B, obs_dim]
+        self.running_returns = tf.Variable(tf.zeros([num_envs], tf.float64), trainable=False, name="running_returns")
+        self.running_lengths = tf.Variable(tf.zeros([num_envs], tf.int32), trainable=False, name="running_lengths")
+        observation_spec = tf.TensorSpec([num_envs, self.observation_size], tf.float32)
+        self._collect = tf.function(self.collect_graph).get_concrete_function(observation_spec)
+
+    def state_variables(self) -> dict[str, tf.Variable]:
+        """What a checkpoint must hold to continue the same episodes."""
+        return dict(
+            env_physics=self.physics,
+            env_elapsed=self.elapsed,
+            env_observations=self.observations,
+            running_returns=self.running_returns,
+            running_lengths=self.running_lengths,
+        )
+
+    def _step_graph(self, actions: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        from tf_gae.envs import EnvState
+
+        env_actions = actions if self.discrete else tf.clip_by_value(actions, self.action_low, self.action_high)
+        reset_seed = self.generator.uniform_full_int([2], dtype=tf.int32)  # for the episodes that start now
+        step = self.env.step(EnvState(self.physics, self.elapsed), env_actions, reset_seed)
+        self.physics.assign(step.state.physics)
+        self.elapsed.assign(step.state.elapsed)
+        self.observations.assign(step.observation)
+        terminated = step.terminated
+        truncated = step.truncated & ~terminated  # both at once is a termination: no bootstrap
+        ended = terminated | truncated  # [B]
+        returns = self.running_returns + step.reward  # episode statistics use the environment's own rewards
+        lengths = self.running_lengths + 1
+        self.running_returns.assign(tf.where(ended, tf.zeros_like(returns), returns))
+        self.running_lengths.assign(tf.where(ended, tf.zeros_like(lengths), lengths))
+        episode_returns = tf.where(ended, returns, tf.constant(np.nan, tf.float64))  # [B]
+        episode_lengths = tf.where(ended, lengths, tf.zeros_like(lengths))  # [B]
+        final_observations = tf.where(truncated[:, None], step.final_observation, tf.zeros_like(step.final_observation))
+        return (step.observation, tf.cast(step.reward, tf.float32), terminated, truncated, final_observations,
+                episode_returns, episode_lengths)  # fmt: skip
+
+    def reset(self, seed: int | None = None) -> None:
+        """New episodes in every environment, drawn from `seed` (default the collector's), and fresh sums."""
+        state, observations = self.env.reset(self.seed if seed is None else seed, self.num_envs)
+        self.physics.assign(state.physics)
+        self.elapsed.assign(state.elapsed)
+        self.observations.assign(observations)
+        self.running_returns.assign(tf.zeros_like(self.running_returns))
+        self.running_lengths.assign(tf.zeros_like(self.running_lengths))
+        if self.reward_scaler is not None:
+            self.reward_scaler.reset()
+
+    def run(self, graph: Callable[..., Any], *args: Any) -> Any:
+        return graph(self.observations.read_value(), *args)

@@ -11,8 +11,7 @@ states with the same actions); being pure TensorFlow functions, they run inside 
 from __future__ import annotations
 
 import importlib
-
-from tf_gae.envs.core import EnvState, FunctionalEnv, Step, as_seed, uniform
+from typing import Any
 
 __all__ = ["make", "registered", "EnvState", "Step", "FunctionalEnv", "as_seed", "uniform"]
 
@@ -26,12 +25,19 @@ _REGISTRY: dict[str, str] = {
 """Each id with an in-graph version -> "module:class" (imported on first use)."""
 
 
+def __getattr__(name: str) -> Any:
+    """The protocol's types from tf_gae.envs.core, imported on first use: `registered()` needs no TensorFlow."""
+    if name in ("EnvState", "Step", "FunctionalEnv", "as_seed", "uniform"):
+        return getattr(importlib.import_module("tf_gae.envs.core"), name)
+    raise AttributeError(f"module 'tf_gae.envs' has no attribute {name!r}")
+
+
 def registered() -> list[str]:
     """The ids that have an in-graph version."""
     return sorted(_REGISTRY)
 
 
-def make(env_id: str) -> FunctionalEnv:
+def make(env_id: str) -> Any:
     """The in-graph version of gymnasium's `env_id`; ValueError naming the ids that have one."""
     if env_id not in _REGISTRY:
         raise ValueError(f"{env_id!r} has no in-graph version; those that do: {', '.join(registered())}")

@@ -121,5 +121,8 @@ class FunctionalEnv:
         observation = tf.where(done[:, None], self.observe(fresh), final_observation)
         return Step(EnvState(physics, elapsed), observation, reward, terminated, truncated, final_observation)
 
+    def close(self) -> None:
+        """Nothing to release: the state lives in the caller's tensors."""
+
     def __repr__(self) -> str:
         return f"tf_gae.envs.make({self.id!r})"

@@ -30,7 +30,16 @@ from tf_gae import losses
 from tf_gae.distribute import check_even_split
 from tf_gae.learner import Learner
 from tf_gae.models import action_spec_from_space, build_actor_critic
-from tf_gae.rollout import NonFiniteObservation, Rollout, RewardScaler, RolloutCollector, check_env_id, make_vector_env
+import tf_gae.envs
+from tf_gae.rollout import (
+    InGraphRolloutCollector,
+    NonFiniteObservation,
+    Rollout,
+    RewardScaler,
+    RolloutCollector,
+    check_env_id,
+    make_vector_env,
+)
 
 __all__ = [
     "TrainerConfig",
@@ -173,11 +182,18 @@ class Trainer:
         if strategy is not None:
             fix = "choose num_envs × n_steps (and PPO's minibatch_size) divisible by the number of replicas"
             check_even_split(self.gradient_batch_sizes(), strategy, fix)
-        self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
         reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_rewards else None
-        self.collector = RolloutCollector(
-            self.env, self.model, num_steps=config.n_steps, seed=config.seed, reward_scaler=reward_scaler
-        )
+        if config.env_backend == "tensorflow":  # the task in TensorFlow ops: the rollout never leaves the graph
+            self.env = tf_gae.envs.make(config.env_id)
+            self.collector = InGraphRolloutCollector(
+                self.env, config.num_envs, self.model, num_steps=config.n_steps, seed=config.seed,
+                reward_scaler=reward_scaler,
+            )  # fmt: skip
+        else:
+            self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
+            self.collector = RolloutCollector(
+                self.env, self.model, num_steps=config.n_steps, seed=config.seed, reward_scaler=reward_scaler
+            )
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
@@ -207,6 +223,8 @@ class Trainer:
         )
         if self.collector.reward_scaler is not None:
             parts["return_statistics"] = self.collector.reward_scaler.statistics
+        if isinstance(self.collector, InGraphRolloutCollector):  # the episodes themselves: resume continues them
+            parts.update(self.collector.state_variables())
         return tf.train.Checkpoint(**parts)
 
     # ------------------------------------------------------------------ the update
@@ -385,12 +403,14 @@ class Trainer:
         config = self.config
         updates_per_row = max(1, round(config.log_every_steps / config.steps_per_update))
         start_update = int(self.updates.numpy())
-        # A resumed run cannot restore the environments' internal state: start fresh episodes, with a seed
-        # that depends on where we are so that resumed runs are reproducible too.
-        try:
-            self.collector.reset(seed=config.seed + 7919 * start_update)
-        except NonFiniteObservation as error:
-            raise TrainingDiverged(f"{error}; the last good checkpoint is kept") from None
+        # gymnasium's environments cannot be checkpointed: a resumed run starts fresh episodes, with a seed that
+        # depends on where it is so that resumed runs are reproducible too. In-graph environments are in the
+        # checkpoint, and continue where they were.
+        if not isinstance(self.collector, InGraphRolloutCollector):
+            try:
+                self.collector.reset(seed=config.seed + 7919 * start_update)
+            except NonFiniteObservation as error:
+                raise TrainingDiverged(f"{error}; the last good checkpoint is kept") from None
         returns: list[float] = []
         lengths: list[int] = []
         recent_returns: collections.deque[float] = collections.deque(maxlen=20)
