@@ -168,12 +168,16 @@ def strategy_equivalence(algo: str, dtype: str = "float64") -> dict[str, float]:
         raise ValueError(f"algo must be one of {STRATEGY_ALGOS}, got {algo!r}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    previous = keras.config.floatx()
+    # Keras keeps a global dtype policy beside floatx (made from floatx when first asked for): both are set
+    # for the comparison and both put back, or every model built afterwards would compute in float64.
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
     try:
         return _strategy_equivalence(algo)
     finally:
-        keras.config.set_floatx(previous)
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
 
 
 def _strategy_equivalence(algo: str) -> dict[str, float]:

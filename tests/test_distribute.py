@@ -28,6 +28,10 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from chapters.ch8_outlook import strategy_equivalence  # the chapter's demonstration is the measurement
 from chapters.ch8_outlook import STRATEGY_ALGOS
 results = {algo: strategy_equivalence(algo) for algo in STRATEGY_ALGOS}
+import gymnasium as gym
+from tf_gae.models import build_actor_critic
+probe = gym.make("Pendulum-v1")  # Box actions: a float32 log σ meets the policy's output
+results["dtype_after"] = build_actor_critic(probe.observation_space, probe.action_space).compute_dtype
 from tf_gae.trainers import A2CConfig, A2CTrainer
 from tf_gae.llm.lm import TinyCausalLM
 from tf_gae.llm.ppo import LMPPOConfig, LMPPOTrainer
@@ -93,3 +97,9 @@ def test_the_language_model_trainer_refuses_what_it_cannot_split_or_mirror(resul
 def test_the_language_model_iteration_matches_in_absolute_terms_too(results):
     # Every variable, the attention key biases included (float noise only: their exact gradient is zero).
     assert results["lm_ppo"]["absolute_error"] < STRATEGY_TOLERANCE, results["lm_ppo"]
+
+
+def test_models_built_after_the_float64_comparison_compute_in_float32_again(results):
+    # The comparison switches Keras to float64 and must switch it back entirely: once a model built
+    # afterwards computed in float64 beside its float32 log σ, and chapter 8's full run failed.
+    assert results["dtype_after"] == "float32"
