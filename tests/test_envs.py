@@ -26,6 +26,20 @@ OBSERVATION_RTOL = 2**-22  # two float32 ulps, relative
 OBSERVATION_ATOL = 1e-7
 
 
+def widen_box_sampling(monkeypatch) -> list:
+    """Make gymnasium's `Box.sample` draw uniformly from three times the box (two thirds of the draws beyond
+    the bounds the environment clips to), so compare_sequence steps gymnasium's env with such actions too.
+    Returns the list the draws are appended to."""
+    drawn = []
+
+    def wide_sample(space, mask=None, probability=None):
+        drawn.append(space.np_random.uniform(3 * space.low, 3 * space.high).astype(space.dtype))
+        return drawn[-1]
+
+    monkeypatch.setattr(gym.spaces.Box, "sample", wide_sample)
+    return drawn
+
+
 def one_step(env, physics: np.ndarray, elapsed: int, action) -> tf_gae.envs.Step:
     state = EnvState(tf.constant(physics[None], tf.float64), tf.constant([elapsed], tf.int32))
     return env.step(state, tf.constant(np.asarray(action)[None]), seed=7)

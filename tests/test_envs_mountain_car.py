@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import tf_gae.envs
-from tests.test_envs import compare_sequence
+from tests.test_envs import compare_sequence, widen_box_sampling
 from tf_gae._tf import tf
 
 DISCRETE, CONTINUOUS = "MountainCar-v0", "MountainCarContinuous-v0"
@@ -66,13 +66,7 @@ def test_mountain_car_steps_as_gymnasium_from_across_the_track(env_id, start):
 def test_mountain_car_continuous_steps_as_gymnasium_with_actions_beyond_the_clip(monkeypatch):
     """gymnasium's env stepped with actions uniform in [−3, 3], two thirds of them beyond ±1: its
     `action_space.sample()` (what compare_sequence draws from) is widened to three times the box."""
-    drawn = []
-
-    def wide_sample(space, mask=None, probability=None):
-        drawn.append(space.np_random.uniform(3 * space.low, 3 * space.high).astype(space.dtype))
-        return drawn[-1]
-
-    monkeypatch.setattr(gym.spaces.Box, "sample", wide_sample)
+    drawn = widen_box_sampling(monkeypatch)
     for start in (None, whole_track):
         compare_sequence(CONTINUOUS, steps=3000, seed=6, start=start)
     assert np.sum(np.abs(np.array(drawn)) > 1.0) > 3000  # the clip was exercised

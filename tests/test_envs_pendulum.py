@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import tf_gae.envs
-from tests.test_envs import compare_sequence
+from tests.test_envs import compare_sequence, widen_box_sampling
 from tf_gae._tf import tf
 
 ENV_ID = "Pendulum-v1"
@@ -40,13 +40,7 @@ def test_pendulum_steps_as_gymnasium(start):
 def test_pendulum_steps_as_gymnasium_with_torques_beyond_the_clip(monkeypatch):
     """gymnasium's env stepped with torques uniform in [−6, 6], two thirds of them beyond ±2: its
     `action_space.sample()` (what compare_sequence draws from) is widened to three times the box."""
-    drawn = []
-
-    def wide_sample(space, mask=None, probability=None):
-        drawn.append(space.np_random.uniform(3 * space.low, 3 * space.high).astype(space.dtype))
-        return drawn[-1]
-
-    monkeypatch.setattr(gym.spaces.Box, "sample", wide_sample)
+    drawn = widen_box_sampling(monkeypatch)
     ends = compare_sequence(ENV_ID, steps=3000, seed=4, start=whole_region, reward_atol=REWARD_ATOL)
     assert ends == {"terminated": 0, "truncated": 15}
     assert np.sum(np.abs(np.array(drawn)) > 2.0) > 1500  # the clip was exercised

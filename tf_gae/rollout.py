@@ -173,32 +173,36 @@ class RolloutCollector:
         seed: int,
         reward_scaler: RewardScaler | None = None,
     ) -> None:
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be at least 1, got {num_steps}")
-        self.env = env
-        self.num_envs = env.num_envs
-        self.model = model
-        self.num_steps = num_steps
-        self.seed = seed
-        self.reward_scaler = reward_scaler
-        self.generator = tf.random.Generator.from_seed(seed)
-        self.discrete = model.action_spec.kind == "discrete"
+        self._set_up(env, env.num_envs, int(env.single_observation_space.shape[0]), model, num_steps, seed, reward_scaler)
         if not self.discrete:
             self.action_low = np.asarray(model.action_spec.low, np.float32)
             self.action_high = np.asarray(model.action_spec.high, np.float32)
         self._observations: np.ndarray | None = None  # s_t of every env, kept between rollouts
         self._running_returns = np.zeros(env.num_envs)
         self._running_lengths = np.zeros(env.num_envs, np.int64)
-        self.failure: Exception | None = None  # what the environment raised inside the last graph call
-        self.observation_size = int(env.single_observation_space.shape[0])
-        action_shape = () if self.discrete else (model.action_spec.size,)
-        self._action_dtype = tf.int32 if self.discrete else tf.float32
-        self._action_shape = action_shape
         # The whole rollout is one graph call: T policy steps, the environment stepped from inside the graph
         # through tf.numpy_function. A Python loop calling the policy once per step spent most of its time
         # in TensorFlow's per-call dispatch (~0.5 ms a step, more than CartPole itself).
         observation_spec = tf.TensorSpec([env.num_envs, self.observation_size], tf.float32)
         self._collect = tf.function(self.collect_graph).get_concrete_function(observation_spec)
+
+    def _set_up(self, env: Any, num_envs: int, observation_size: int, model: Any, num_steps: int, seed: int,
+                reward_scaler: RewardScaler | None) -> None:  # fmt: skip
+        """What every collector keeps: the environments, the policy's side, the sampling generator."""
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be at least 1, got {num_steps}")
+        self.env = env
+        self.num_envs = num_envs
+        self.observation_size = observation_size
+        self.model = model
+        self.num_steps = num_steps
+        self.seed = seed
+        self.reward_scaler = reward_scaler
+        self.generator = tf.random.Generator.from_seed(seed)
+        self.discrete = model.action_spec.kind == "discrete"
+        self._action_dtype = tf.int32 if self.discrete else tf.float32
+        self._action_shape = () if self.discrete else (model.action_spec.size,)
+        self.failure: Exception | None = None  # what the environment raised inside the last graph call
 
     # ------------------------------------------------------------------ inside the graph
 
@@ -380,23 +384,10 @@ class InGraphRolloutCollector(RolloutCollector):
         seed: int,
         reward_scaler: RewardScaler | None = None,
     ) -> None:
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be at least 1, got {num_steps}")
-        self.env = env  # a tf_gae.envs.FunctionalEnv
-        self.num_envs = num_envs
-        self.model = model
-        self.num_steps = num_steps
-        self.seed = seed
-        self.reward_scaler = reward_scaler
-        self.generator = tf.random.Generator.from_seed(seed)
-        self.discrete = model.action_spec.kind == "discrete"
+        self._set_up(env, num_envs, env.observation_size, model, num_steps, seed, reward_scaler)  # env: tf_gae.envs
         if not self.discrete:
             self.action_low = tf.constant(model.action_spec.low, tf.float32)
             self.action_high = tf.constant(model.action_spec.high, tf.float32)
-        self.failure = None  # nothing runs outside the graph
-        self.observation_size = env.observation_size
-        self._action_dtype = tf.int32 if self.discrete else tf.float32
-        self._action_shape = () if self.discrete else (model.action_spec.size,)
         state, observations = env.reset(seed, num_envs)
         self.physics = tf.Variable(state.physics, trainable=False, name="env_physics")  # [B, k] float64
         self.elapsed = tf.Variable(state.elapsed, trainable=False, name="env_elapsed")  # [B] int32
