@@ -199,3 +199,10 @@ def test_reset_is_a_pure_function_of_the_seed_and_compiles(env_id):
 def test_an_id_without_an_in_graph_version_is_refused_naming_those_with_one():
     with pytest.raises(ValueError, match="'HalfCheetah-v5' has no in-graph version; those that do: .*CartPole-v1"):
         tf_gae.envs.make("HalfCheetah-v5")
+
+
+@pytest.mark.parametrize("seed", [[1, 2, 3], 1.5, "seed", [0.5, 1.0]])
+def test_a_seed_that_is_not_one_or_two_integers_is_refused(seed):
+    env = tf_gae.envs.make("CartPole-v1")
+    with pytest.raises(ValueError, match="seed must be an integer or two integers"):
+        env.reset(seed=seed, num_envs=2)

@@ -159,3 +159,9 @@ def test_a_step_that_says_stop_ends_every_pass_and_is_not_summed():
     assert float(result.sums["size"]) == 4 + 4 + 2 + 4  # the stopping step's 4 samples are not summed
     assert float(result.last["size"]) == len(seen[4])
     assert float(result.sums["index_sum"]) == 45 + float(np.sum(seen[3]))
+
+
+def test_the_means_are_over_the_steps_that_went_on():
+    _, learner = learner_for([0.0, 0.0, 0.0], seed=1)
+    _, result = run_epochs(learner, 10, n_epochs=2, minibatch_size=4, stop_at=4)  # steps 0-3 went on: 4+4+2+4
+    assert float(result.means()["size"]) == (4 + 4 + 2 + 4) / 4

@@ -45,6 +45,10 @@ class EpochsResult(NamedTuple):
     epochs: tf.Tensor  # int32: passes begun
     last: dict[str, tf.Tensor]  # float32 metrics of the last step taken, the stopping one included
 
+    def means(self) -> dict[str, tf.Tensor]:
+        """Each metric's mean over the minibatch steps that went on."""
+        return {name: total / tf.cast(self.steps, tf.float32) for name, total in self.sums.items()}
+
 
 class Learner:
     """Computes and applies the gradient of a loss for a fixed list of variables and their optimizer."""

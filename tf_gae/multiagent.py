@@ -556,7 +556,7 @@ def _update_function(model: CooperativeActorCritic, optimizer: keras.optimizers.
             minibatch_step, batch, n_epochs=config.n_epochs, minibatch_size=config.minibatch_size,
             metric_names=UPDATE_METRICS,
         )  # fmt: skip
-        return {name: result.sums[name] / tf.cast(result.steps, tf.float32) for name in UPDATE_METRICS}
+        return result.means()
 
     return update
 

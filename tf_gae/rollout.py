@@ -28,6 +28,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from tf_gae._tf import tf
+from tf_gae.envs.core import EnvState
 
 __all__ = [
     "Rollout",
@@ -332,6 +333,15 @@ class RolloutCollector:
 
     # ------------------------------------------------------------------ the public side
 
+    def state_variables(self) -> dict[str, tf.Variable]:
+        """What a checkpoint must hold to continue the same episodes: nothing here (gymnasium's environments
+        live in Python and cannot be checkpointed)."""
+        return {}
+
+    def start(self, seed: int) -> None:
+        """Before training (again): gymnasium's environments start fresh episodes from `seed`."""
+        self.reset(seed=seed)
+
     def reset(self, seed: int | None = None) -> None:
         """Reset every environment (env i gets seed + i) and the running episode statistics."""
         observations, _ = self.env.reset(seed=self.seed if seed is None else seed)
@@ -407,9 +417,11 @@ class InGraphRolloutCollector(RolloutCollector):
             running_lengths=self.running_lengths,
         )
 
-    def _step_graph(self, actions: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        from tf_gae.envs import EnvState
+    def start(self, seed: int) -> None:
+        """Nothing: the episodes go on from the state the collector holds (made at construction, or restored
+        from a checkpoint)."""
 
+    def _step_graph(self, actions: tf.Tensor) -> tuple[tf.Tensor, ...]:
         env_actions = actions if self.discrete else tf.clip_by_value(actions, self.action_low, self.action_high)
         reset_seed = self.generator.uniform_full_int([2], dtype=tf.int32)  # for the episodes that start now
         step = self.env.step(EnvState(self.physics, self.elapsed), env_actions, reset_seed)

@@ -291,7 +291,7 @@ class LMPPOTrainer:
             minibatch_step, batch, n_epochs=self.config.n_epochs, minibatch_size=self.config.minibatch_size,
             metric_names=self._METRICS,
         )  # fmt: skip
-        return {name: result.sums[name] / tf.cast(result.steps, tf.float32) for name in self._METRICS}
+        return result.means()
 
     def step(self) -> tuple[IterationBatch, dict[str, float]]:
         """One iteration: collect, then `n_epochs` of shuffled minibatch updates. Returns the batch and metrics."""

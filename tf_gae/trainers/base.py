@@ -223,8 +223,7 @@ class Trainer:
         )
         if self.collector.reward_scaler is not None:
             parts["return_statistics"] = self.collector.reward_scaler.statistics
-        if isinstance(self.collector, InGraphRolloutCollector):  # the episodes themselves: resume continues them
-            parts.update(self.collector.state_variables())
+        parts.update(self.collector.state_variables())  # in-graph episodes themselves: resume continues them
         return tf.train.Checkpoint(**parts)
 
     # ------------------------------------------------------------------ the update
@@ -405,12 +404,11 @@ class Trainer:
         start_update = int(self.updates.numpy())
         # gymnasium's environments cannot be checkpointed: a resumed run starts fresh episodes, with a seed that
         # depends on where it is so that resumed runs are reproducible too. In-graph environments are in the
-        # checkpoint, and continue where they were.
-        if not isinstance(self.collector, InGraphRolloutCollector):
-            try:
-                self.collector.reset(seed=config.seed + 7919 * start_update)
-            except NonFiniteObservation as error:
-                raise TrainingDiverged(f"{error}; the last good checkpoint is kept") from None
+        # checkpoint, and continue where they were (their `start` does nothing).
+        try:
+            self.collector.start(seed=config.seed + 7919 * start_update)
+        except NonFiniteObservation as error:
+            raise TrainingDiverged(f"{error}; the last good checkpoint is kept") from None
         returns: list[float] = []
         lengths: list[int] = []
         recent_returns: collections.deque[float] = collections.deque(maxlen=20)
