@@ -21,6 +21,7 @@ from tf_gae.models import (  # noqa: E402
     RunningObservationNormalizer,
     action_spec_from_space,
     build_actor_critic,
+    _Categorical,
 )
 
 OBSERVATION_SIZE = 4  # CartPole-like
@@ -332,6 +333,26 @@ def test_samples_follow_the_policy():
     samples = box.distribution(np.repeat(observation, 20000, axis=0)).sample(seed=tf.constant([2, 2])).numpy()
     np.testing.assert_allclose(samples.mean(axis=0), mean, atol=0.02)
     np.testing.assert_allclose(samples.std(axis=0), math.exp(-0.5), rtol=0.02)
+
+
+def test_gumbel_max_draws_follow_softmax_and_compile_under_xla():
+    # Categorical sampling is argmax(logits + Gumbel noise) so that it compiles under XLA (no multinomial
+    # sampler there on CPU). Its frequencies must be softmax(logits): the reference here is NumPy's softmax.
+    logits = np.array([[0.3, -1.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0], [-3.0, 1.0, 1.0, -0.5]], np.float32)
+    reference = np.exp(logits - logits.max(axis=1, keepdims=True))
+    reference /= reference.sum(axis=1, keepdims=True)
+    distribution = _Categorical(logits=logits)
+    draws = 100_000
+    samples = distribution.sample(draws, seed=tf.constant([5, 9])).numpy()  # [n, 3]
+    frequencies = np.stack([np.bincount(samples[:, b], minlength=4) / draws for b in range(3)])
+    standard_errors = np.sqrt(reference * (1 - reference) / draws)  # binomial, ≤ 0.0016
+    assert np.all(np.abs(frequencies - reference) < 5 * standard_errors + 1e-12), frequencies - reference
+    # the same seed gives the same draws eagerly, in a graph and XLA-compiled (integers: exactly)
+    seed = tf.constant([11, 3])
+    eager = _Categorical(logits=logits).sample(64, seed=seed).numpy()
+    for jit_compile in (False, True):
+        compiled = tf.function(lambda s: _Categorical(logits=logits).sample(64, seed=s), jit_compile=jit_compile)
+        np.testing.assert_array_equal(compiled(seed).numpy(), eager)
 
 
 def test_mode_is_argmax_or_mean():

@@ -45,6 +45,7 @@ import numpy as np
 
 from tf_gae._tf import tf
 from tf_gae.checks import layer_widths, positive_int
+from tf_gae.rng import unit_uniform
 
 import keras  # noqa: E402  (Keras 3, after TensorFlow is imported quietly)
 import tensorflow_probability as tfp  # noqa: E402
@@ -301,7 +302,23 @@ class _AcceptsInt64Seeds:
 
 
 class _Categorical(_AcceptsInt64Seeds, tfd.Categorical):
-    """`tfp.distributions.Categorical` whose `sample` also accepts int64 stateless seeds."""
+    """`tfp.distributions.Categorical` whose `sample` also accepts int64 stateless seeds, and draws by the
+    Gumbel-max trick, so that sampling compiles under XLA (which has no multinomial sampler on CPU):
+
+        a = argmax_k (logits_k + g_k),   g_k = −log(−log u_k),   u_k ~ Uniform(0, 1) i.i.d.
+
+    P(a = k) = softmax(logits)_k exactly (Gumbel 1954; Maddison et al. 2014): the distribution of TFP's own
+    sampler, from another stream of random numbers, and the same draws eagerly, in a graph and under XLA.
+    """
+
+    def _sample_n(self, n: Any, seed: Any = None) -> tf.Tensor:
+        logits = self._logits_parameter_no_checks()  # [..., K]
+        shape = tf.concat([[n], tf.shape(logits)], axis=0)  # [n, ..., K]
+        if seed is None or isinstance(seed, int):  # a stateful seed: a stateless key drawn from it
+            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32, seed=seed)
+        uniform = unit_uniform(shape, tf.cast(seed, tf.int32), open_interval=True)  # u ∈ (0, 1), float64
+        gumbel = -tf.math.log(-tf.math.log(uniform))  # g ~ Gumbel(0, 1), finite
+        return tf.cast(tf.argmax(logits + tf.cast(gumbel, logits.dtype), axis=-1), self.dtype)  # [n, ...]
 
 
 class _Independent(_AcceptsInt64Seeds, tfd.Independent):

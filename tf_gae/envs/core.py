@@ -28,6 +28,7 @@ from typing import NamedTuple
 import gymnasium as gym
 
 from tf_gae._tf import tf
+from tf_gae.rng import unit_uniform
 
 __all__ = ["EnvState", "Step", "FunctionalEnv", "as_seed", "uniform"]
 
@@ -59,13 +60,10 @@ def as_seed(seed: object) -> tf.Tensor:
 def uniform(seed: tf.Tensor, num_envs: int | tf.Tensor, low: object, high: object) -> tf.Tensor:
     """[B, k] float64 uniform in [low, high) (k = len(low)), from the stateless `seed`.
 
-    The same numbers eagerly, in a graph and under XLA: Philox's 64-bit integers (which agree everywhere)
-    become u = ⌊bits / 2¹¹⌋ · 2⁻⁵³ here, because TensorFlow's own float conversion differs under XLA.
+    The same numbers eagerly, in a graph and under XLA (:func:`tf_gae.rng.unit_uniform`).
     """
     low, high = tf.constant(low, tf.float64), tf.constant(high, tf.float64)  # [k] each
-    shape = tf.stack([num_envs, tf.size(low)])
-    bits = tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype=tf.uint64, alg="philox")
-    unit = tf.cast(tf.bitwise.right_shift(bits, tf.constant(11, tf.uint64)), tf.float64) * 2.0**-53  # [0, 1)
+    unit = unit_uniform(tf.stack([num_envs, tf.size(low)]), seed)  # [B, k] in [0, 1)
     return low + (high - low) * unit
 
 
