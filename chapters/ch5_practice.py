@@ -107,7 +107,11 @@ class Job:
     def key(self) -> str:
         lam = "default" if self.lam is None else f"{self.lam:g}"
         task = self.task
-        return f"{self.algo}_{task.env_id}_lam{lam}_seed{self.seed}_steps{task.budget}_every{task.eval_every}x{task.eval_episodes}"
+        from tf_gae.config import CONFIGS  # no TensorFlow import
+
+        backend = CONFIGS[self.algo](env_id=task.env_id).backend  # which environments the runs step
+        return (f"{self.algo}_{task.env_id}_lam{lam}_seed{self.seed}_steps{task.budget}_every{task.eval_every}"
+                f"x{task.eval_episodes}_{backend}")  # fmt: skip
 
 
 def study_jobs(tasks: Sequence[Task], seeds: Sequence[int], lambdas: Sequence[float]) -> list[Job]:

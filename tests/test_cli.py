@@ -144,7 +144,8 @@ def test_help_and_flag_errors_answer_without_importing_tensorflow():
         "import sys, contextlib, io\n"
         "import tf_gae.cli\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-        "    for argv in (['--help'], ['train', '--help'], ['train', '--gamma', '2'], ['train', '--learning-rate', '-3']):\n"
+        "    for argv in (['--help'], ['train', '--help'], ['train', '--gamma', '2'], ['train', '--learning-rate', '-3'],\n"
+        "                 ['sweep', '--help'], ['sweep', '--lam', '0.5,2'], ['sweep', '--seeds', 'x']):\n"
         "        try:\n"
         "            tf_gae.cli.main(argv)\n"
         "        except SystemExit:\n"
@@ -155,3 +156,30 @@ def test_help_and_flag_errors_answer_without_importing_tensorflow():
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_path):
+    out = tmp_path / "sweep"
+    result = tf_gae("sweep", "--seeds", "0-1", "--lam", "0.9,1", "--gamma", "0.98", "--total-steps", "2048",
+                    "--log-every-steps", "512", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with open(out / "summary.csv", newline="") as handle:
+        summary = list(csv.DictReader(handle))
+    assert [row["name"] for row in summary] == ["lam=0.9__s0", "lam=0.9__s1", "lam=1__s0", "lam=1__s1"]
+    assert {row["gamma"] for row in summary} == {"0.98"}  # one value: shared, not a grid axis
+    for row in summary:
+        config = json.loads((out / row["name"] / "config.json").read_text())
+        assert config["env_backend"] == "tensorflow" and config["gamma"] == 0.98
+        assert int(progress_rows(out / row["name"])[-1]["env_steps"]) == 2048
+    assert "4 agents (2 seeds × 2 λ)" in result.stderr and (out / "sweep.png").is_file()
+    for flags, message in [
+        (["--seeds", "3-x"], "--seeds takes whole numbers like 0-19"),
+        (["--lam", "0.5,1.5"], "--lam must lie in [0, 1]"),
+        (["--env-backend", "gymnasium"], "a sweep runs with the environment in the graph"),
+        (["--seeds", "1,1"], "seeds repeat"),
+    ]:
+        bad = tmp_path / "bad"
+        result = tf_gae("sweep", "--out", str(bad), *flags)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (flags, result.stderr)
+        assert not bad.exists()

@@ -6,6 +6,8 @@ written); the subprocess tests in test_cli.py cover the same path end to end.
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import json
 
@@ -179,7 +181,10 @@ def test_progress_bar_prints_one_line_per_tenth_when_not_a_terminal():
 def test_config_record_round_trips_through_json():
     config = A2CConfig(hidden_sizes=(32, 16), lam=0.9)
     record = json.loads(json.dumps(config.to_dict()))
-    assert A2CConfig.from_dict(record) == config
+    # the record says which environments ran ("auto" resolved), so reading it back gives that run's config
+    assert record["env_backend"] == "tensorflow"
+    assert A2CConfig.from_dict(record) == dataclasses.replace(config, env_backend="tensorflow")
+    assert A2CConfig.from_dict(record).to_dict() == record
     with pytest.raises(ConfigError, match="unknown configuration keys"):
         A2CConfig.from_dict({**record, "lamda": 0.9})
 

@@ -94,3 +94,18 @@ def test_the_backend_is_refused_for_ids_without_an_in_graph_version():
         A2CConfig(env_id="HalfCheetah-v5", env_backend="tensorflow")
     with pytest.raises(ConfigError, match="--async-envs must be false with --env-backend tensorflow"):
         A2CConfig(env_backend="tensorflow", asynchronous_envs=True)
+
+
+def test_auto_picks_the_graph_where_the_task_has_it_and_the_run_records_the_choice():
+    from tf_gae.config import PPOConfig as Config
+
+    assert A2CConfig().env_backend == "auto" and A2CConfig().backend == "tensorflow"  # CartPole-v1
+    assert Config(env_id="Pendulum-v1").backend == "tensorflow"
+    assert Config(env_id="HalfCheetah-v5").backend == "gymnasium"  # no in-graph version
+    assert A2CConfig(asynchronous_envs=True).backend == "gymnasium"  # subprocesses asked for
+    assert A2CConfig(env_backend="gymnasium").backend == "gymnasium"
+    assert A2CConfig().to_dict()["env_backend"] == "tensorflow"  # config.json says what ran
+    # a config.json written before the field existed ran on gymnasium, and resumes on it
+    old = {k: v for k, v in A2CConfig().to_dict().items() if k != "env_backend"}
+    assert A2CConfig.from_dict(old).backend == "gymnasium"
+    assert isinstance(A2CTrainer(A2CConfig(total_steps=64)).collector, InGraphRolloutCollector)

@@ -234,4 +234,5 @@ def test_plotting_module_imports_neither_tensorflow_nor_pyplot():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported == {"__future__", "csv", "io", "json", "math", "pathlib", "typing", "numpy",
-                        "matplotlib.backends.backend_agg", "matplotlib.figure", "matplotlib.ticker"}
+                        "matplotlib", "matplotlib.backends.backend_agg", "matplotlib.figure", "matplotlib.patches",
+                        "matplotlib.ticker"}

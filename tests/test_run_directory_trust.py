@@ -81,11 +81,17 @@ def payload(tmp_path, monkeypatch) -> tuple[str, Path]:
 def test_a_run_directory_cannot_make_evaluate_resume_or_plot_import_a_module(capsys, run_copy, payload):
     env_id, marker = payload
     config = json.loads((run_copy / "config.json").read_text())
-    (run_copy / "config.json").write_text(json.dumps({**config, "env_id": env_id}))
+    # as a run of that environment records it (no in-graph version: gymnasium's backend)
+    (run_copy / "config.json").write_text(json.dumps({**config, "env_id": env_id, "env_backend": "gymnasium"}))
     before = snapshot(run_copy)
     for argv in (["evaluate", str(run_copy)], resume(run_copy)):
         error = one_line_error(capsys, argv)
         assert "would be imported" in error and f"--env {env_id}" in error
+    # a hand-made record claiming the in-graph backend for it is refused as unusable, importing nothing either
+    (run_copy / "config.json").write_text(json.dumps({**config, "env_id": env_id, "env_backend": "tensorflow"}))
+    assert "holds an unusable value" in one_line_error(capsys, ["evaluate", str(run_copy)])
+    (run_copy / "config.json").write_text(json.dumps({**config, "env_id": env_id, "env_backend": "gymnasium"}))
+    before = snapshot(run_copy)
     assert main(["plot", str(run_copy), "--out", str(run_copy.parent / "curve.png")]) == 0
     assert not marker.exists() and "evil_payload_pkg.payload" not in sys.modules
     assert snapshot(run_copy) == before

@@ -8,7 +8,7 @@ import keras
 
 import numpy as np
 import pytest
-from gymnasium.vector import AsyncVectorEnv
+from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
 
 import tf_gae
 import tf_gae.envs.cartpole
@@ -150,7 +150,7 @@ def test_every_config_field_changes_behaviour():
         normalize_observations=True,
         normalize_rewards=True,
         asynchronous_envs=True,
-        env_backend="tensorflow",
+        env_backend="gymnasium",
         log_every_steps=32,
     )
     assert set(changes) == {f.name for f in dataclasses.fields(A2CConfig)}, "a new field needs a line here"
@@ -168,7 +168,8 @@ def test_every_config_field_changes_behaviour():
             unchanged.append(name)
     assert not unchanged, f"these fields changed nothing: {unchanged}"
     assert _fingerprint(dataclasses.replace(base, asynchronous_envs=True))[2] is AsyncVectorEnv
-    assert _fingerprint(dataclasses.replace(base, env_backend="tensorflow"))[2] is tf_gae.envs.cartpole.CartPole
+    assert base_env is tf_gae.envs.cartpole.CartPole  # "auto": the task in the graph where it has one
+    assert _fingerprint(dataclasses.replace(base, env_backend="gymnasium"))[2] is SyncVectorEnv
 
 
 def test_rmsprop_steps_like_pytorch():

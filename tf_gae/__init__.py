@@ -1,7 +1,8 @@
 """tf_gae: Generalized Advantage Estimation in TensorFlow 2 / Keras, from theory to practice.
 
 The kernel and its relatives live in :mod:`tf_gae.advantages` (chapters 2-4 explain them); `train`,
-`load` and the `Agent` they return in :mod:`tf_gae.api` (chapter 5).
+`load` and the `Agent` they return in :mod:`tf_gae.api` (chapter 5); `sweep`, many seeds and settings
+through one compiled program, in :mod:`tf_gae.sweep`.
 """
 
 import importlib
@@ -10,6 +11,7 @@ from typing import Any
 _LAZY = {name: "tf_gae.advantages" for name in
          ("GAEOutput", "gae", "td_residuals", "lambda_returns", "discounted_returns", "normalize_advantages")}  # fmt: skip
 _LAZY.update({name: "tf_gae.api" for name in ("train", "load", "Agent")})
+_LAZY["sweep"] = "tf_gae.sweep"
 
 
 def __getattr__(name: str) -> Any:
@@ -33,5 +35,6 @@ __all__ = [
     "train",
     "load",
     "Agent",
+    "sweep",
     "__version__",
 ]

@@ -333,9 +333,11 @@ def train(
 
 
 def _train(
-    algo: str, config: Any, run: Any, new_run_dir: Path | None, eval_episodes: int, progress: bool, network: Any
+    algo: str, config: Any, run: Any, new_run_dir: Path | None, eval_episodes: int, progress: bool, network: Any,
+    trainer: Any = None, rows: list[dict[str, Any]] | None = None,
 ) -> Agent:
-    """Build the trainer, create or restore the run directory, train, plot, evaluate."""
+    """Build the trainer (or use `trainer`, holding the run's initial state, which is left open), create or
+    restore the run directory, train, plot, evaluate. Every progress row is also appended to `rows`."""
     from tf_gae._tf import tf
     from tf_gae.plotting import plot_learning_curves
     from tf_gae.runs import RunDirectory, RunDirectoryError
@@ -343,7 +345,10 @@ def _train(
 
     say = (lambda text: print(f"tf-gae: {text}", file=sys.stderr)) if progress else (lambda text: None)
     tf.config.experimental.enable_op_determinism()  # same seed, same progress.csv
-    trainer = ALGORITHMS[algo][1](config, network=network)
+    own_trainer = trainer is None
+    if own_trainer:
+        trainer = ALGORITHMS[algo][1](config, network=network)
+    created = None
     try:
         resumed, checkpoints = "", None
         if run is not None:
@@ -354,7 +359,7 @@ def _train(
             record = {"algo": algo, **config.to_dict()}
             if network is not None:
                 record["network"] = _network_record(trainer.model)
-            run = RunDirectory.create(new_run_dir, record)
+            run = created = RunDirectory.create(new_run_dir, record)
             checkpoints = run.checkpoints(trainer.checkpoint())
             checkpoints.save(0)  # from its creation on, a run has a checkpoint for every progress row
         say(
@@ -363,8 +368,13 @@ def _train(
         )
         if run is not None:
             say(f"run directory {run.path}")
-        rows: list[dict[str, Any]] = []
-        on_row = rows.append if run is None else _row_writer(run, checkpoints, trainer.progress_columns)
+        rows = [] if rows is None else rows
+        write = (lambda row: None) if run is None else _row_writer(run, checkpoints, trainer.progress_columns)
+
+        def on_row(row: dict[str, Any]) -> None:
+            write(row)
+            rows.append(row)
+
         bar = ProgressBar(config.num_updates * config.steps_per_update, int(trainer.env_steps.numpy())) if progress else None
 
         def last_checkpoint() -> str:
@@ -385,7 +395,8 @@ def _train(
             if bar is not None:
                 bar.close()
     finally:
-        trainer.close()
+        if own_trainer:
+            trainer.close()
     agent = Agent(trainer.model, config, algo, int(trainer.env_steps.numpy()), None if run is None else run.path)
     threshold = reward_threshold(config.env_id)
     if run is not None:
@@ -403,6 +414,8 @@ def _train(
                 raise RunDirectoryError(f"{error}; the result was {json.dumps(record, sort_keys=True)}") from None
         solved = "" if threshold is None else (" — solved" if mean >= threshold else f" — below {threshold:g}")
         say(f"deterministic evaluation over {eval_episodes} episodes: {mean:.1f} ± {std:.1f}{solved}{written}")
+    if created is not None:
+        created.unlock()  # the run is whole (an error before here leaves the lock to the process's end)
     return agent
 
 

@@ -1,4 +1,4 @@
-"""The `tf-gae` command (also `python -m tf_gae`): train, evaluate, plot, demo.
+"""The `tf-gae` command (also `python -m tf_gae`): train, sweep, evaluate, plot, demo.
 
 Usage errors are one line on stderr naming the fix, exit status 2, and nothing is written into an
 existing run directory. A run that diverges (non-finite loss, weights, statistics or observations)
@@ -79,6 +79,58 @@ def _defaults_by_algo(name: str) -> str:
     return "; ".join(defaults)
 
 
+def _seed_list(text: str) -> list[int]:
+    """'0-19' (a range, both ends included) or '0,1,5', or a mix: '0-3,10'."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            seeds += list(range(int(first), int(last) + 1)) if last else [int(first)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes whole numbers like 0-19 or 0,1,5, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"--seeds names no seed: {text!r}; e.g. 0-19")
+    return seeds
+
+
+def _number_list(flag: str, unit_interval: bool):
+    parse_one = _unit_interval(flag) if unit_interval else float
+
+    def parse(text: str) -> list[float]:
+        try:
+            return [parse_one(part) for part in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes numbers separated by commas, got {text!r}") from None
+
+    return parse
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, grid: bool = False) -> None:
+    """--algo and a flag for every configuration field; with `grid`, the settings a sweep varies take
+    comma-separated lists, and --seed is left to --seeds."""
+    from tf_gae.config import SWEEPABLE
+
+    parser.add_argument("--algo", choices=["reinforce", "a2c", "ppo"], default=None, help=f"algorithm (default {DEFAULT_ALGO})")
+    for config_field in _config_fields():
+        if grid and config_field.name == "seed":
+            continue
+        flag = flag_name(config_field.name)
+        help_text = f"{config_field.metadata['help']} (default {_defaults_by_algo(config_field.name)})".replace("%", "%%")
+        common = dict(dest=config_field.name, default=None, help=help_text)
+        if grid and config_field.name in SWEEPABLE:
+            unit = config_field.name in ("gamma", "lam")
+            parser.add_argument(flag, type=_number_list(flag, unit), **{**common, "help": help_text + "; a list is a grid axis"})
+        elif config_field.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif config_field.name in ("gamma", "lam"):
+            parser.add_argument(flag, type=_unit_interval(flag), **common)
+        elif config_field.name == "hidden_sizes":
+            parser.add_argument(flag, type=_int_tuple, **{**common, "help": help_text + " (comma-separated)"})
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(config_field.type)]
+            parser.add_argument(flag, type=kind, **common)
+
+
 _TRUST_HELP = "import the module:Id environment the run's config.json names (only for a run directory you trust)"
 
 
@@ -89,24 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     train = commands.add_parser("train", help="train an agent and write a run directory")
-    train.add_argument("--algo", choices=["reinforce", "a2c", "ppo"], default=None, help=f"algorithm (default {DEFAULT_ALGO})")
-    for config_field in _config_fields():
-        flag = flag_name(config_field.name)
-        help_text = f"{config_field.metadata['help']} (default {_defaults_by_algo(config_field.name)})".replace("%", "%%")
-        common = dict(dest=config_field.name, default=None, help=help_text)
-        if config_field.type in ("bool", bool):
-            train.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-        elif config_field.name in ("gamma", "lam"):
-            train.add_argument(flag, type=_unit_interval(flag), **common)
-        elif config_field.name == "hidden_sizes":
-            train.add_argument(flag, type=_int_tuple, **{**common, "help": help_text + " (comma-separated)"})
-        else:
-            kind = {"int": int, "float": float, "str": str}[str(config_field.type)]
-            train.add_argument(flag, type=kind, **common)
+    _add_config_flags(train)
     train.add_argument("--run-dir", type=Path, default=None, help="run directory (default runs/<env>__<algo>__s<seed>__<time>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--eval-episodes", type=int, default=20, help="deterministic evaluation episodes at the end (0 = none)")
     train.add_argument("--trust-run-dir", action="store_true", help=_TRUST_HELP)
+
+    sweep = commands.add_parser(
+        "sweep", help="train seeds × a grid of λ, γ, learning rates through one compiled program",
+        description="Every combination of --seeds and the values of --lam, --gamma and --learning-rate (comma-"
+        "separated: a list is a grid axis) trains as its own agent through one compiled program, with the "
+        "environment in the graph; each writes a run directory into --out, beside summary.csv and sweep.png.",
+    )  # fmt: skip
+    _add_config_flags(sweep, grid=True)
+    sweep.add_argument("--seeds", type=_seed_list, default=[0], help="seeds of every grid point: 0-19 or 0,1,5 (default 0)")
+    sweep.add_argument("--out", type=Path, default=None, help="a new folder (default sweeps/<env>__<algo>__<time>)")
+    sweep.add_argument("--eval-episodes", type=int, default=0, help="deterministic evaluation episodes per agent (0 = none)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's newest checkpoint; prints the result as one JSON line")
     evaluate.add_argument("run_dir", type=Path)
@@ -159,6 +209,34 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as error:
         print(f"tf-gae: {error}", file=sys.stderr)
         return INTERRUPTED
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from tf_gae.config import SWEEPABLE
+    from tf_gae.sweep import sweep
+
+    if args.eval_episodes < 0:
+        raise UsageError(f"--eval-episodes must be ≥ 0, got {args.eval_episodes}")
+    given = {f.name: getattr(args, f.name) for f in _config_fields() if getattr(args, f.name, None) is not None}
+    env = given.pop("env_id", None) or _config_default("env_id")
+    grid = {name: given.pop(name) for name in SWEEPABLE if name in given and len(given[name]) > 1}
+    given.update({name: given[name][0] for name in SWEEPABLE if name in given})  # one value: shared by all
+    algo = args.algo or DEFAULT_ALGO
+    out = args.out or Path("sweeps") / f"{env}__{algo}__{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        sweep(env, algo, seeds=args.seeds, grid=grid, out_dir=out, eval_episodes=args.eval_episodes, **given)
+    except ValueError as error:  # ConfigError, RunDirectoryError
+        raise UsageError(str(error)) from None
+    except RuntimeError as error:  # TrainingDiverged: the agents before it are written
+        from tf_gae.trainers import TrainingDiverged
+
+        if not isinstance(error, TrainingDiverged):
+            raise
+        print(f"tf-gae: sweep stopped: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -220,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "train":
             return _train(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "evaluate":
             return _evaluate(args)
         if args.command == "plot":

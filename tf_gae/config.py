@@ -31,7 +31,9 @@ class ConfigError(ValueError):
     """An invalid configuration value; the message names the field and the fix."""
 
 
-ENV_BACKENDS = ("gymnasium", "tensorflow")
+SWEEPABLE = ("gamma", "lam", "learning_rate")
+"""The settings one compiled training program takes as variables: a sweep varies them (with the seed)."""
+ENV_BACKENDS = ("auto", "tensorflow", "gymnasium")
 """Who steps the environments: gymnasium's vector envs (through tf.numpy_function) or tf_gae.envs in the graph."""
 
 RENAMED_FIELDS = {"batch_size": "minibatch_size", "clip_range_vf": "clip_range_value"}
@@ -97,9 +99,10 @@ class TrainerConfig:
     normalize_rewards: bool = _help("scale rewards by the running std of the discounted return (SB3 VecNormalize)", default=False)
     asynchronous_envs: bool = _help("step environments in subprocesses (gymnasium AsyncVectorEnv)", default=False)
     env_backend: str = _help(
-        "'gymnasium' (vector envs stepped in Python) or 'tensorflow' (tf_gae.envs: the task in TensorFlow ops, "
-        "the whole rollout one graph; for the ids tf_gae.envs has)",
-        default="gymnasium",
+        "'tensorflow' (tf_gae.envs: the task in TensorFlow ops, the whole training call one XLA program; for the "
+        "ids tf_gae.envs has), 'gymnasium' (vector envs stepped in Python), or 'auto': tensorflow where the "
+        "task has it, else gymnasium (config.json records the choice)",
+        default="auto",
     )
     log_every_steps: int = _help("write a progress row and a checkpoint about every this many env steps", default=2_000)
 
@@ -136,7 +139,7 @@ class TrainerConfig:
             "one or more positive layer widths, e.g. 64,64",
         )
         need(isinstance(self.env_id, str) and bool(self.env_id), "env_id", "a gymnasium environment id")
-        need(self.env_backend in ENV_BACKENDS, "env_backend", "'gymnasium' or 'tensorflow'")
+        need(self.env_backend in ENV_BACKENDS, "env_backend", "'auto', 'tensorflow' or 'gymnasium'")
         if self.env_backend == "tensorflow":
             from tf_gae.envs import registered  # no TensorFlow import
 
@@ -150,6 +153,16 @@ class TrainerConfig:
         )
 
     @property
+    def backend(self) -> str:
+        """The environments the run steps: `env_backend` with 'auto' resolved ('tensorflow' where tf_gae.envs
+        has the task and no subprocesses are asked for, else 'gymnasium')."""
+        if self.env_backend != "auto":
+            return self.env_backend
+        from tf_gae.envs import registered  # no TensorFlow import
+
+        return "tensorflow" if self.env_id in registered() and not self.asynchronous_envs else "gymnasium"
+
+    @property
     def steps_per_update(self) -> int:
         return self.num_envs * self.n_steps
 
@@ -161,6 +174,7 @@ class TrainerConfig:
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["hidden_sizes"] = list(self.hidden_sizes)
+        values["env_backend"] = self.backend  # what ran, so that a resume runs the same
         return values
 
     @classmethod
@@ -170,6 +184,7 @@ class TrainerConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ConfigError(f"unknown configuration keys {unknown} for {cls.__name__}")
+        values.setdefault("env_backend", "gymnasium")  # a config.json older than the field ran on gymnasium
         if isinstance(values.get("hidden_sizes"), list):  # JSON has no tuples
             values["hidden_sizes"] = tuple(values["hidden_sizes"])
         return cls(**values)

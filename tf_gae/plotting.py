@@ -36,8 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "read_progress",
     "curves_on_common_grid",
     "plot_learning_curves",
+    "plot_sweep",
     "COLUMN_LABELS",
 ]
 
@@ -415,3 +418,54 @@ def plot_learning_curves(
     fig.savefig(out_path, format="png", dpi=_DPI)
     fig.clear()  # a Figure outside pyplot is freed with its last reference; clear() drops artists now
     return out_path
+
+
+def plot_sweep(
+    groups: dict[str, list[str | Path]],
+    out: str | Path,
+    column: str = "episode_return_mean",
+    title: str | None = None,
+    threshold: float | None = None,
+) -> Path:
+    """One curve per setting of a sweep: the median over its seeds' runs and, shaded in the same colour, the
+    interquartile range (25th to 75th percentile over seeds), on each setting's common grid of environment
+    steps (:func:`curves_on_common_grid`; no extrapolation). Percentiles of the runs' values never leave
+    their range, so a band never passes a return's maximum. Saved as a PNG; returns its path.
+
+    Args:
+      groups: setting label (e.g. "λ=0.9") → the run directories of its seeds, in the order to draw them.
+      out, column, title, threshold: as for :func:`plot_learning_curves`.
+    """
+    if not groups:
+        raise ValueError("groups is empty; pass at least one setting with its run directories")
+    out_path = _output_path(out)
+    fig = Figure(figsize=_FIGSIZE_IN, dpi=_DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    colors = [colormaps["viridis"](0.85 * index / max(1, len(groups) - 1)) for index in range(len(groups))]  # no yellow
+    seed_counts = set()
+    for color, (label, run_dirs) in zip(colors, groups.items()):
+        grid, values = curves_on_common_grid([read_progress(d) for d in run_dirs], column)  # [P], [R, P]
+        low, median, high = np.percentile(values, [25, 50, 75], axis=0)  # over seeds, per grid point
+        ax.plot(grid, median, color=color, lw=1.8, label=f"{label} (median of {len(run_dirs)})")
+        ax.fill_between(grid, low, high, color=color, alpha=0.18, lw=0)
+        seed_counts.add(len(run_dirs))
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Patch(color="0.6", alpha=0.35, lw=0))
+    labels.append("shaded: interquartile range over seeds")
+    if threshold is not None:
+        handles.append(ax.axhline(float(threshold), color="0.3", ls="--", lw=1.2))
+        labels.append(f"threshold {float(threshold):g}")
+    seeds = "/".join(str(n) for n in sorted(seed_counts))
+    ax.set_title(title or f"{_column_label(column)}: {len(groups)} settings × {seeds} seeds")
+    ax.set_xlabel(COLUMN_LABELS["env_steps"])
+    ax.set_ylabel(_column_label(column))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(handles, labels, loc="best", fontsize="small")
+    fig.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, format="png", dpi=_DPI)
+    fig.clear()
+    return out_path
+

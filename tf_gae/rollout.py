@@ -19,6 +19,7 @@ still going, live on the Python side, where gymnasium steps them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -109,7 +110,7 @@ class RewardScaler:
     TensorFlow ops throughout, so it runs inside the rollout's graph.
     """
 
-    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+    def __init__(self, num_envs: int, gamma: float | tf.Variable, clip: float = 10.0, epsilon: float = 1e-8) -> None:
         from tf_gae.models import RunningObservationNormalizer
 
         self.gamma = gamma
@@ -119,7 +120,8 @@ class RewardScaler:
         self.discounted_returns = tf.Variable(tf.zeros([num_envs]), trainable=False, name="discounted_returns")
 
     def __call__(self, rewards: tf.Tensor, episode_ended: tf.Tensor) -> tf.Tensor:
-        returns = self.gamma * self.discounted_returns + rewards  # R_t = γ R_{t−1} + r_t  [B]
+        gamma = tf.cast(self.gamma, rewards.dtype)  # a number, or the trainer's γ variable
+        returns = gamma * self.discounted_returns + rewards  # R_t = γ R_{t−1} + r_t  [B]
         self.statistics.update(returns[:, None])
         std = tf.sqrt(self.statistics.var[0] + self.epsilon)
         self.discounted_returns.assign(tf.where(episode_ended, tf.zeros_like(returns), returns))
@@ -181,11 +183,6 @@ class RolloutCollector:
         self._observations: np.ndarray | None = None  # s_t of every env, kept between rollouts
         self._running_returns = np.zeros(env.num_envs)
         self._running_lengths = np.zeros(env.num_envs, np.int64)
-        # The whole rollout is one graph call: T policy steps, the environment stepped from inside the graph
-        # through tf.numpy_function. A Python loop calling the policy once per step spent most of its time
-        # in TensorFlow's per-call dispatch (~0.5 ms a step, more than CartPole itself).
-        observation_spec = tf.TensorSpec([env.num_envs, self.observation_size], tf.float32)
-        self._collect = tf.function(self.collect_graph).get_concrete_function(observation_spec)
 
     def _set_up(self, env: Any, num_envs: int, observation_size: int, model: Any, num_steps: int, seed: int,
                 reward_scaler: RewardScaler | None) -> None:  # fmt: skip
@@ -352,6 +349,16 @@ class RolloutCollector:
         if self.reward_scaler is not None:
             self.reward_scaler.reset()
 
+    @functools.cached_property
+    def _collect(self) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+        # The whole rollout is one graph call: T policy steps and the environment steps (through
+        # tf.numpy_function for gymnasium's). A Python loop calling the policy once per step spent most of its
+        # time in TensorFlow's per-call dispatch (~0.5 ms a step, more than CartPole itself). Traced on first
+        # use: training calls the trainers' own graph, which collects with `collect_graph` inside it.
+        return tf.function(self.collect_graph).get_concrete_function(
+            tf.TensorSpec([self.num_envs, self.observation_size], tf.float32)
+        )
+
     def collect(self) -> Rollout:
         """T steps of every environment under the current policy, as one :class:`Rollout`."""
         rollout = self.run(self._collect)
@@ -404,8 +411,6 @@ class InGraphRolloutCollector(RolloutCollector):
         self.observations = tf.Variable(observations, trainable=False, name="env_observations")  # [B, obs_dim]
         self.running_returns = tf.Variable(tf.zeros([num_envs], tf.float64), trainable=False, name="running_returns")
         self.running_lengths = tf.Variable(tf.zeros([num_envs], tf.int32), trainable=False, name="running_lengths")
-        observation_spec = tf.TensorSpec([num_envs, self.observation_size], tf.float32)
-        self._collect = tf.function(self.collect_graph).get_concrete_function(observation_spec)
 
     def state_variables(self) -> dict[str, tf.Variable]:
         """What a checkpoint must hold to continue the same episodes."""

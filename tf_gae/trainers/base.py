@@ -25,7 +25,7 @@ import keras  # noqa: E402
 import numpy as np
 
 from tf_gae.advantages import gae, normalize_advantages
-from tf_gae.config import ConfigError, TrainerConfig, flag_name
+from tf_gae.config import SWEEPABLE, ConfigError, TrainerConfig, flag_name
 from tf_gae import losses
 from tf_gae.distribute import check_even_split
 from tf_gae.learner import Learner
@@ -38,6 +38,7 @@ from tf_gae.rollout import (
     RewardScaler,
     RolloutCollector,
     check_env_id,
+    finished_episodes,
     make_vector_env,
 )
 
@@ -167,6 +168,12 @@ class Trainer:
         self.config = config
         self.strategy = strategy
         keras.utils.set_random_seed(config.seed)
+        # The settings a sweep varies, as variables the graph reads rather than constants traced into it: runs
+        # that differ only in them (and their seed) share one compiled program (tf_gae.sweep).
+        self.hyperparameters = {
+            name: tf.Variable(float(getattr(config, name)), dtype=tf.float64, trainable=False, name=name)
+            for name in SWEEPABLE
+        }
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             self.model = build_model(config, network)
             if config.optimizer == "rmsprop":  # PyTorch's RMSprop(alpha=0.99, eps=1e-5), as SB3's A2C
@@ -182,8 +189,9 @@ class Trainer:
         if strategy is not None:
             fix = "choose num_envs × n_steps (and PPO's minibatch_size) divisible by the number of replicas"
             check_even_split(self.gradient_batch_sizes(), strategy, fix)
-        reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_rewards else None
-        if config.env_backend == "tensorflow":  # the task in TensorFlow ops: the rollout never leaves the graph
+        gamma = self.hyperparameters["gamma"]
+        reward_scaler = RewardScaler(config.num_envs, gamma) if config.normalize_rewards else None
+        if config.backend == "tensorflow":  # the task in TensorFlow ops: the rollout never leaves the graph
             self.env = tf_gae.envs.make(config.env_id)
             self.collector = InGraphRolloutCollector(
                 self.env, config.num_envs, self.model, num_steps=config.n_steps, seed=config.seed,
@@ -198,12 +206,23 @@ class Trainer:
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
         # Training iterations (rollout, GAE, losses, optimizer step, counters) run as ONE graph call for all
-        # the updates between two progress rows, traced here rather than in the first iteration. On this
-        # project's 2-core machines a graph call costs ~0.2 ms of dispatch, as much as A2C's whole optimizer
-        # step (benchmarks/agents.py).
-        observation_spec = tf.TensorSpec([config.num_envs, self.collector.observation_size], tf.float32)
-        count_spec = tf.TensorSpec([], tf.int32)
-        self._iterate = tf.function(self._iterate_graph).get_concrete_function(observation_spec, count_spec)
+        # the updates between two progress rows (`_iterate`, traced on first use). On this project's 2-core
+        # machines a graph call costs ~0.2 ms of dispatch, as much as A2C's whole optimizer step.
+
+    @functools.cached_property
+    def _iterate(self) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]:
+        # With the environments in the graph the whole call, rollouts and updates, compiles into one XLA
+        # program. (Not gymnasium's, which leave the graph to step; nor with a distribution strategy.)
+        whole_program = self.config.backend == "tensorflow" and self.strategy is None
+        observation_spec = tf.TensorSpec([self.config.num_envs, self.collector.observation_size], tf.float32)
+        return tf.function(self._iterate_graph, jit_compile=whole_program).get_concrete_function(
+            observation_spec, tf.TensorSpec([], tf.int32)
+        )
+
+    @property
+    def updates_per_row(self) -> int:
+        """Updates between two progress rows: the most one training call runs."""
+        return max(1, round(self.config.log_every_steps / self.config.steps_per_update))
 
     def gradient_batch_sizes(self) -> list[int]:
         """The numbers of samples one gradient step sees: the whole rollout, num_envs × n_steps."""
@@ -236,8 +255,8 @@ class Trainer:
             rollout_tensors["next_values"],
             rollout_tensors["terminated"],
             rollout_tensors["truncated"],
-            gamma=self.config.gamma,
-            lambda_=self.config.lam,
+            gamma=self.hyperparameters["gamma"].read_value(),
+            lambda_=self.hyperparameters["lam"].read_value(),
         )
 
     def flat_batch(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -266,10 +285,18 @@ class Trainer:
     raw_metric_names: tuple[str, ...] = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
     """The scalars :meth:`_update_graph` returns, in the order :meth:`_iterate_graph` sums them."""
 
-    def _iterate_graph(self, observations: tf.Tensor, num_updates: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """`num_updates` times: collect a rollout (from `observations` [B, obs_dim] first, then from where the
-        last one stopped), update on it, count it. Returns each raw metric summed over the updates [M], and the
-        returns [K] and lengths [K] of the K episodes that ended meanwhile, in the order they ended."""
+    def _iterate_graph(
+        self, observations: tf.Tensor, num_updates: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`num_updates` (at most `updates_per_row`) times: collect a rollout (from `observations` [B, obs_dim]
+        first, then from where the last one stopped), update on it, count it. Returns each raw metric summed
+        over the updates [M], and the episode statistics of the rollouts, [U, T, B] with U = updates_per_row:
+        `episode_returns[u, t, b]` the return of the episode that ended at step t of rollout u in environment
+        b, NaN where none ended (and for u ≥ num_updates), `episode_lengths` its length; and whether every
+        weight and statistic is still finite. Every shape is fixed, so that with environments in the graph
+        the whole call compiles as one XLA program."""
+        config = self.config
+        buffer_shape = [self.updates_per_row, config.n_steps, config.num_envs]  # [U, T, B]
 
         def one_update(index, observations, sums, episode_returns, episode_lengths):
             rollout_tensors, last_observations = self.collector.collect_graph_and_last(observations)
@@ -277,25 +304,19 @@ class Trainer:
             if set(metrics) != set(self.raw_metric_names):
                 raise TypeError(f"{type(self).__name__}._update_graph returned {sorted(metrics)}, not raw_metric_names")
             self.updates.assign_add(1)
-            self.env_steps.assign_add(self.config.steps_per_update)
+            self.env_steps.assign_add(config.steps_per_update)
             values = tf.stack([tf.cast(metrics[name], tf.float32) for name in self.raw_metric_names])
-            returns = tf.reshape(rollout_tensors["episode_returns"], [-1])  # [T·B], NaN where none ended
-            ended = ~tf.math.is_nan(returns)
-            episode_returns = tf.concat([episode_returns, tf.boolean_mask(returns, ended)], axis=0)
-            lengths = tf.reshape(rollout_tensors["episode_lengths"], [-1])
-            episode_lengths = tf.concat([episode_lengths, tf.boolean_mask(lengths, ended)], axis=0)
+            at = [[index]]  # row `index` of the [U, T, B] buffers
+            episode_returns = tf.tensor_scatter_nd_update(episode_returns, at, rollout_tensors["episode_returns"][None])
+            episode_lengths = tf.tensor_scatter_nd_update(episode_lengths, at, rollout_tensors["episode_lengths"][None])
             return index + 1, last_observations, sums + values, episode_returns, episode_lengths
 
-        start = (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names)]), tf.zeros([0], tf.float64),
-                 tf.zeros([0], tf.int32))  # fmt: skip
+        start = (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names)]),
+                 tf.fill(buffer_shape, tf.constant(np.nan, tf.float64)), tf.zeros(buffer_shape, tf.int32))  # fmt: skip
         _, _, sums, episode_returns, episode_lengths = tf.while_loop(
-            lambda index, *_: index < num_updates,
-            one_update,
-            start,
-            shape_invariants=(start[0].shape, observations.shape, start[2].shape, tf.TensorShape([None]),
-                              tf.TensorShape([None])),  # fmt: skip
+            lambda index, *_: index < tf.minimum(num_updates, self.updates_per_row), one_update, start
         )
-        return sums, episode_returns, episode_lengths
+        return sums, episode_returns, episode_lengths, self.state_is_finite_graph()
 
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The update on one rollout, as graph ops; returns the raw metrics for :meth:`finish_metrics`."""
@@ -378,11 +399,44 @@ class Trainer:
             variables += list(self.collector.reward_scaler.statistics.variables)
         return variables
 
-    def check_state_finite(self, updates: str) -> None:
+    def state_is_finite_graph(self) -> tf.Tensor:
+        """bool: every float in :meth:`checkpoint_variables` is finite; graph ops, so that the training call
+        answers it without reading the variables back one by one."""
+        floats = [v for v in self.checkpoint_variables() if tf.as_dtype(v.dtype).is_floating]
+        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in floats]))
+
+    def state_variables(self) -> list[tf.Variable]:
+        """Every variable that makes up the run, in a fixed order: what :meth:`checkpoint` saves, the running
+        discounted returns of reward scaling, and the values of `hyperparameters`. Two trainers of the same
+        program (same algorithm, shapes and backend) list matching variables, so :meth:`load_state` can move
+        a whole run from one to the other."""
+        variables = self.checkpoint_variables()
+        variables += [self.env_steps, self.updates, self.collector.generator.state, self.learner.generator.state]
+        variables += list(self.collector.state_variables().values())
+        if self.collector.reward_scaler is not None:
+            variables.append(self.collector.reward_scaler.discounted_returns)
+        return variables + list(self.hyperparameters.values())
+
+    def load_state(self, other: "Trainer") -> None:
+        """Make this trainer's run `other`'s: every variable of :meth:`state_variables` takes other's value
+        (its configuration goes with it). The compiled program is this trainer's own, so a run moved here
+        continues exactly as it would have in `other`."""
+        mine, theirs = self.state_variables(), other.state_variables()
+        shapes = [(v.shape, v.dtype) for v in mine]
+        if shapes != [(v.shape, v.dtype) for v in theirs]:
+            raise ValueError("load_state needs a trainer of the same program: same algorithm, shapes and backend")
+        for variable, value in zip(mine, theirs):
+            variable.assign(value)
+        self.config = other.config
+
+    def check_state_finite(self, updates: str, state_finite: bool | None = None) -> None:
         """TrainingDiverged if a weight, optimizer slot or running statistic is NaN/inf, so that such a
-        state is never checkpointed (the last good checkpoints are kept)."""
-        floats = (v for v in self.checkpoint_variables() if tf.as_dtype(v.dtype).is_floating)
-        if not all(np.isfinite(v.numpy()).all() for v in floats):  # a few small arrays: no graph to trace
+        state is never checkpointed (the last good checkpoints are kept). `state_finite`: the answer of
+        :meth:`state_is_finite_graph`, when the training call computed it; else the variables are read here."""
+        if state_finite is None:
+            floats = (v for v in self.checkpoint_variables() if tf.as_dtype(v.dtype).is_floating)
+            state_finite = all(np.isfinite(v.numpy()).all() for v in floats)
+        if not state_finite:
             raise TrainingDiverged(
                 f"non-finite weights or running statistics after update {updates}; lower --learning-rate or "
                 "check the environment's observations and rewards; the last good checkpoint is kept"
@@ -400,7 +454,7 @@ class Trainer:
         progress row; the caller writes it and then saves the checkpoint, in that order. `should_stop` is
         asked between graph calls (after any row): when it says yes, KeyboardInterrupt is raised there."""
         config = self.config
-        updates_per_row = max(1, round(config.log_every_steps / config.steps_per_update))
+        updates_per_row = self.updates_per_row
         start_update = int(self.updates.numpy())
         # gymnasium's environments cannot be checkpointed: a resumed run starts fresh episodes, with a seed that
         # depends on where it is so that resumed runs are reproducible too. In-graph environments are in the
@@ -425,14 +479,16 @@ class Trainer:
             chunk = 1 if update == start_update else row_end - update
             span = f"{update + 1}" if chunk == 1 else f"{update + 1}–{update + chunk}"
             try:
-                raw_sums, episode_returns, episode_lengths = self.collector.run(self._iterate, tf.constant(chunk))
-                episode_returns = episode_returns.numpy().tolist()  # [K] episodes that ended
-                episode_lengths = episode_lengths.numpy().tolist()
+                raw_sums, episode_returns, episode_lengths, state_finite = self.collector.run(
+                    self._iterate, tf.constant(chunk)
+                )
+                episode_returns, episode_lengths = finished_episodes(episode_returns, episode_lengths)  # [K] each
+                episode_returns, episode_lengths = episode_returns.tolist(), episode_lengths.tolist()
             except NonFiniteObservation as error:
                 raise TrainingDiverged(f"{error} (during update {span}); the last good checkpoint is kept") from None
             raw = dict(zip(self.raw_metric_names, raw_sums.numpy().tolist()))
             metrics = self.finish_metrics(raw, num_updates=chunk, updates=span)
-            self.check_state_finite(span)
+            self.check_state_finite(span, bool(state_finite))
             update += chunk
             returns += episode_returns
             lengths += episode_lengths

@@ -85,7 +85,8 @@ class PPOTrainer(Trainer):
         config = self.config
         # Linear annealing (SB3's linear schedules): the fraction of training still to come.
         remaining = 1.0 - tf.cast(self.updates, tf.float32) / config.num_updates
-        learning_rate = config.learning_rate * (remaining if config.anneal_lr else 1.0)
+        base_rate = tf.cast(self.hyperparameters["learning_rate"], tf.float32)  # a variable: sweeps vary it
+        learning_rate = base_rate * (remaining if config.anneal_lr else 1.0)
         clip_range = config.clip_range * (remaining if config.anneal_clip else 1.0)
         self.optimizer.learning_rate.assign(learning_rate)
         kl_limit = 1.5 * config.target_kl if config.target_kl > 0 else float("inf")

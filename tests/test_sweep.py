@@ -1,0 +1,93 @@
+"""tf_gae.sweep: seeds × a grid through one compiled program, each agent its own solo run.
+
+The reference for a sweep's agent is the solo run `tf_gae.train` makes with the same seed and settings,
+which compiles its own program: the progress rows must be the same numbers. Settings must take effect
+(another λ or learning rate gives another run), and bad arguments are refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+import tf_gae
+from tf_gae.config import ConfigError
+from tf_gae.plotting import read_progress
+
+SMALL = dict(total_steps=3_072, num_envs=4, n_steps=16, log_every_steps=512)
+
+
+def progress_rows(run_dir):
+    with open(run_dir / "progress.csv") as file:
+        return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in csv.DictReader(file)]
+
+
+@pytest.mark.parametrize(
+    "algo, grid, solo_settings",
+    [
+        ("a2c", {"lam": [0.8, 1.0], "gamma": [0.9, 0.99]}, {"lam": 1.0, "gamma": 0.99}),
+        ("ppo", {"learning_rate": [3e-3, 1e-3]}, {"learning_rate": 1e-3}),
+    ],
+)
+def test_every_agent_of_a_sweep_is_its_solo_run(tmp_path, algo, grid, solo_settings):
+    extra = dict(minibatch_size=32, n_epochs=2) if algo == "ppo" else {}
+    result = tf_gae.sweep("CartPole-v1", algo, seeds=[3, 4], grid=grid, out_dir=tmp_path / "sweep", progress=False,
+                          **SMALL, **extra)  # fmt: skip
+    points = len(result.agents) // 2
+    assert [agent.seed for agent in result.agents] == [3, 4] * points
+    # the last agent ran after every other one through the host's program: the strongest check
+    last = result.agents[-1]
+    assert last.settings == solo_settings and last.seed == 4
+    solo_dir = tmp_path / "solo"
+    tf_gae.train("CartPole-v1", algo, run_dir=solo_dir, progress=False, seed=4, **solo_settings, **SMALL, **extra)
+    swept, solo = progress_rows(last.run_dir), progress_rows(solo_dir)
+    assert len(solo) == 6 and swept == solo  # the same numbers, printed to the same digits
+    # and the sweep's own record of the rows is what it wrote
+    assert [row["env_steps"] for row in last.rows] == [int(row["env_steps"]) for row in solo]
+    # settings take effect: the same seed at another grid point is another run
+    same_seed = [agent for agent in result.agents if agent.seed == 4 and agent is not last]
+    for other in same_seed:
+        assert progress_rows(other.run_dir) != solo
+    # the agent returned is the trained one: its weights are the solo run's final weights
+    solo_agent = tf_gae.load(solo_dir)
+    for mine, theirs in zip(last.agent.model.weights, solo_agent.model.weights):
+        assert (mine.numpy() == theirs.numpy()).all()
+
+
+def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(tmp_path):
+    out = tmp_path / "sweep"
+    result = tf_gae.sweep("CartPole-v1", "a2c", seeds=range(3), grid={"lam": [0.5, 0.95]}, out_dir=out,
+                          progress=False, **SMALL)  # fmt: skip
+    with open(out / "summary.csv") as file:
+        summary = list(csv.DictReader(file))
+    assert [row["name"] for row in summary] == [f"lam={lam}__s{seed}" for lam in (0.5, 0.95) for seed in range(3)]
+    for row, agent in zip(summary, result.agents):
+        rows = read_progress(agent.run_dir)
+        assert float(row["lam"]) == agent.settings["lam"] and int(row["env_steps"]) == int(rows["env_steps"][-1])
+        assert int(row["episodes"]) == int(rows["episodes"].sum())
+    assert (out / "sweep.png").stat().st_size > 10_000
+    assert set(result.groups()) == {"λ=0.5", "λ=0.95"}
+    loaded = tf_gae.load(out / "lam=0.95__s2")
+    assert loaded.config.lam == 0.95 and loaded.config.seed == 2 and loaded.env_steps == 3_072
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(grid={"n_steps": [8, 16]}), "grid can vary gamma, lam, learning_rate"),
+        (dict(grid={"lam": [0.9, 0.9]}), r"grid\['lam'\] repeats a value"),
+        (dict(grid={"lam": [1.5]}), "--lam must be a number in"),
+        (dict(seeds=[1, 1]), "seeds repeat"),
+        (dict(seeds=[]), "seeds is empty"),
+        (dict(seed=3), "pass seeds="),
+        (dict(grid={"lam": [0.9]}, lam=0.8), "lam is both in grid"),
+        (dict(env_backend="gymnasium"), "a sweep runs with the environment in the graph"),
+        (dict(env="HalfCheetah-v5"), "has no in-graph version"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, message):
+    out = tmp_path / "sweep"
+    with pytest.raises(ConfigError, match=message):
+        tf_gae.sweep(out_dir=out, progress=False, **{"total_steps": 512, **kwargs})
+    assert not out.exists()

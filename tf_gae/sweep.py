@@ -1,0 +1,280 @@
+"""Many runs at once: seeds × a grid of γ, λ and learning rates, every agent trained by one compiled program.
+
+    result = tf_gae.sweep("CartPole-v1", algo="a2c", seeds=range(8), grid={"lam": [0.9, 0.95, 1.0]},
+                          total_steps=100_000, out_dir="sweeps/lam")
+    result.summary()        # one row per agent: its settings, its seed, its returns
+    result.agents[3].agent  # agent 3's policy and value function (predict, evaluate)
+
+How. The settings a sweep varies are variables of the trainer's graph (`Trainer.hyperparameters`), not
+constants traced into it, so agents that differ only in them and in their seed run the same program. A
+host trainer compiles that program once (one XLA program per progress row, with the environment in the
+graph). Each agent is its own trainer's freshly initialised state — weights, optimizer slots, the
+sampling and shuffling generators, the environments, its γ, λ and learning rate — loaded into the host
+(`Trainer.load_state`), trained to the end there, and copied back. Agent k's run is therefore the solo run
+`tf_gae.train(env, seed=k, lam=...)` number for number (tests/test_sweep.py), and with `out_dir` each agent
+writes the same run directory as `tf_gae.train` (config.json, progress.csv, checkpoints/, tb/, its
+learning curve), which `tf-gae train --resume` continues. The sweep adds `summary.csv` and `sweep.png`
+(median and interquartile band over seeds, one curve per setting).
+
+Agents run one after another through the compiled program: compilation is paid once, not once per agent;
+the agents are not batched along an axis of one tensor (on two CPU cores the program is already busy).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from tf_gae.config import SWEEPABLE, ConfigError
+
+__all__ = ["sweep", "Sweep", "SweepAgent", "SUMMARY_COLUMNS", "agent_name"]
+
+SUMMARY_COLUMNS = [
+    "name", "seed", *SWEEPABLE, "env_steps", "episodes", "final_return_mean", "last_quarter_return_mean",
+    "wall_time_s", "run_dir",
+]  # fmt: skip
+"""summary.csv: one row per agent. `final_return_mean` is its last progress row's episode_return_mean,
+`last_quarter_return_mean` the mean of episode_return_mean over its last quarter of rows (NaN rows skipped)."""
+
+_SYMBOLS = {"gamma": "γ", "lam": "λ", "learning_rate": "lr"}
+
+
+@dataclass
+class SweepAgent:
+    """One agent of a sweep: its grid values, its seed, the trained agent and its progress rows."""
+
+    settings: dict[str, float]  # the grid's value of each swept setting, for this agent
+    seed: int
+    agent: Any  # tf_gae.api.Agent: predict, evaluate
+    rows: list[dict[str, Any]]  # its progress rows (= its progress.csv when written)
+    run_dir: Path | None
+    wall_time_s: float
+
+    @property
+    def name(self) -> str:
+        return agent_name(self.settings, self.seed)
+
+    def summary(self) -> dict[str, Any]:
+        """Its summary.csv row (SUMMARY_COLUMNS)."""
+        returns = np.array([row["episode_return_mean"] for row in self.rows], np.float64)
+        last_quarter = returns[len(returns) - max(1, len(returns) // 4) :]
+        last_quarter = last_quarter[np.isfinite(last_quarter)]
+        last = self.rows[-1] if self.rows else {}
+        return dict(
+            name=self.name,
+            seed=self.seed,
+            **{name: getattr(self.agent.config, name) for name in SWEEPABLE},
+            env_steps=last.get("env_steps", 0),
+            episodes=sum(row["episodes"] for row in self.rows),
+            final_return_mean=last.get("episode_return_mean", math.nan),
+            last_quarter_return_mean=float(last_quarter.mean()) if last_quarter.size else math.nan,
+            wall_time_s=round(self.wall_time_s, 3),
+            run_dir="" if self.run_dir is None else str(self.run_dir),
+        )
+
+
+@dataclass
+class Sweep:
+    """What :func:`sweep` returns: every agent in grid order (settings first, then seeds), and where it wrote."""
+
+    agents: list[SweepAgent]
+    out_dir: Path | None
+    wall_time_s: float  # the whole sweep, construction and compilation included
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [agent.summary() for agent in self.agents]
+
+    def groups(self) -> dict[str, list[SweepAgent]]:
+        """The agents of each setting (grid point), keyed by its label, e.g. "λ=0.9"."""
+        groups: dict[str, list[SweepAgent]] = {}
+        for agent in self.agents:
+            groups.setdefault(setting_label(agent.settings), []).append(agent)
+        return groups
+
+
+def agent_name(settings: dict[str, float], seed: int) -> str:
+    """The agent's folder name: its settings and seed, e.g. "lam=0.9__s3" (or "s3" with no grid)."""
+    parts = ",".join(f"{name}={value:g}" for name, value in settings.items())
+    return f"{parts}__s{seed}" if parts else f"s{seed}"
+
+
+def setting_label(settings: dict[str, float]) -> str:
+    """A grid point for people: "λ=0.9, γ=0.99" ("all agents" with no grid)."""
+    return ", ".join(f"{_SYMBOLS.get(name, name)}={value:g}" for name, value in settings.items()) or "all agents"
+
+
+def _check_seeds(seeds: Iterable[int]) -> list[int]:
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise ConfigError(f"seeds must be a list of whole numbers, e.g. seeds=range(8), got {seeds!r}") from None
+    if not seeds:
+        raise ConfigError("seeds is empty; pass at least one seed, e.g. seeds=range(8)")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
+            raise ConfigError(f"seeds must be whole numbers in [0, 2^31), got {seed!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds repeat ({seeds}); each seed once (an agent with the same seed and settings is the same run)")
+    return [int(seed) for seed in seeds]
+
+
+def _check_grid(grid: dict[str, Any] | None) -> dict[str, list[float]]:
+    if grid is None:
+        return {}
+    if not isinstance(grid, dict):
+        raise ConfigError(f"grid must be a dict of setting → list of values, e.g. {{'lam': [0.9, 1.0]}}, got {grid!r}")
+    checked = {}
+    for name, values in grid.items():
+        if name not in SWEEPABLE:
+            raise ConfigError(
+                f"grid can vary {', '.join(SWEEPABLE)} (one compiled program takes them as variables), not {name!r}; "
+                "for other settings run one sweep per value"
+            )
+        values = list(values) if isinstance(values, (list, tuple, range, np.ndarray)) else [values]
+        if not values:
+            raise ConfigError(f"grid[{name!r}] is empty; give it at least one value")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"grid[{name!r}] repeats a value ({values}); give each value once")
+        checked[name] = [float(value) for value in values]
+    return checked
+
+
+def sweep(
+    env: str = "CartPole-v1",
+    algo: str | None = None,
+    *,
+    seeds: Iterable[int] = (0,),
+    grid: dict[str, Iterable[float]] | None = None,
+    out_dir: str | Path | None = None,
+    eval_episodes: int = 0,
+    progress: bool = True,
+    **hyperparameters: Any,
+) -> Sweep:
+    """Train every combination of `seeds` × `grid` as independent agents through one compiled program.
+
+    Args:
+      env: an id with an in-graph version (`tf_gae.envs.registered()`: CartPole-v1, Acrobot-v1, Pendulum-v1,
+        MountainCar-v0, MountainCarContinuous-v0); sweeps run with the environment in the graph.
+      algo: "a2c" (default), "reinforce" or "ppo".
+      seeds: the seeds of every grid point, e.g. range(20).
+      grid: setting → values, over `gamma`, `lam` and `learning_rate` (every combination is a grid point).
+      out_dir: a new (or empty) folder: one run directory per agent, named like "lam=0.9__s3", plus
+        summary.csv and sweep.png. None keeps everything in memory.
+      eval_episodes: deterministic evaluation episodes of each agent at its end (eval.json), 0 = none.
+      progress: one line per agent on stderr, and a summary.
+      **hyperparameters: the settings every agent shares (fields of the algorithm's configuration).
+
+    Returns:
+      A :class:`Sweep`: `agents` (settings, seed, the trained `Agent`, progress rows), `summary()`.
+
+    Raises:
+      ConfigError (ValueError): a bad seed, grid, hyperparameter or environment, before anything is written.
+    """
+    from tf_gae.api import DEFAULT_ALGO, Agent, _train, make_config, reward_threshold
+
+    started = time.perf_counter()
+    algo = algo or DEFAULT_ALGO
+    seeds = _check_seeds(seeds)
+    grid = _check_grid(grid)
+    for name in ("seed", "env_id"):
+        if name in hyperparameters:
+            fix = "pass seeds=[...]" if name == "seed" else "pass the environment as env"
+            raise ConfigError(f"{name} is not a shared hyperparameter of a sweep; {fix}")
+    for name in grid:
+        if name in hyperparameters:
+            raise ConfigError(f"{name} is both in grid and given as {name}={hyperparameters[name]!r}; give it once")
+    if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
+        raise ConfigError(f"eval_episodes must be a whole number ≥ 0, got {eval_episodes!r}")
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]  # every grid point
+    plan = [(settings, seed) for settings in points for seed in seeds]
+    configs = [make_config(algo, dict(hyperparameters, env_id=env, seed=seed, **settings)) for settings, seed in plan]
+    if configs[0].backend != "tensorflow":
+        from tf_gae.envs import registered
+
+        raise ConfigError(
+            f"a sweep runs with the environment in the graph: {env!r} "
+            + ("is asked for with env_backend='gymnasium'" if env in registered() else "has no in-graph version")
+            + f"; sweep one of {', '.join(registered())}, or train runs one by one with tf_gae.train"
+        )
+    out = None
+    if out_dir is not None:
+        from tf_gae.runs import RunDirectory
+
+        out = RunDirectory.check_new(out_dir)
+        for settings, seed in plan:
+            RunDirectory.check_new(out / agent_name(settings, seed))
+
+    say = (lambda text: print(f"tf-gae sweep: {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
+    first = configs[0]
+    shape = " × ".join(
+        [f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"]
+        + [f"{len(values)} {_SYMBOLS.get(name, name)}" for name, values in grid.items()]
+    )
+    say(
+        f"{len(plan)} agents ({shape}) of {algo} on {env}, {first.total_steps:,} env steps each "
+        f"({first.num_envs} envs × {first.n_steps} steps){'' if out is None else f', into {out}'}"
+    )
+    from tf_gae.trainers import ALGORITHMS
+
+    trainer_class = ALGORITHMS[algo][1]
+    host = trainer_class(first)  # its program is compiled on its first call and serves every agent
+    agents: list[SweepAgent] = []
+    try:
+        for index, ((settings, seed), config) in enumerate(zip(plan, configs)):
+            agent_started = time.perf_counter()
+            own = trainer_class(config)  # the agent's initial state: what its solo run starts from
+            host.load_state(own)
+            rows: list[dict[str, Any]] = []
+            run_dir = None if out is None else out / agent_name(settings, seed)
+            _train(algo, config, None, run_dir, eval_episodes, False, None, trainer=host, rows=rows)
+            own.load_state(host)  # its final state, in its own trainer, for its Agent
+            own.close()
+            trained = Agent(own.model, config, algo, int(own.env_steps.numpy()), run_dir)
+            agent = SweepAgent(settings, seed, trained, rows, run_dir, time.perf_counter() - agent_started)
+            agents.append(agent)
+            late = agent.summary()["last_quarter_return_mean"]
+            say(f"[{index + 1}/{len(plan)}] {agent.name}: return {late:.1f} over its last quarter ({agent.wall_time_s:.1f} s)")
+    finally:
+        host.close()
+    result = Sweep(agents, out, time.perf_counter() - started)
+    total_steps = sum(agent.summary()["env_steps"] for agent in agents)
+    if out is not None:
+        _write_summary(result, out / "summary.csv")
+        from tf_gae.plotting import plot_sweep
+
+        groups = {label: [a.run_dir for a in members] for label, members in result.groups().items()}
+        title = f"{env} — {algo}: {len(groups)} setting{'s' if len(groups) > 1 else ''} × {len(seeds)} seeds"
+        plot_sweep(groups, out / "sweep.png", title=title, threshold=reward_threshold(env))
+    written = "" if out is None else f"; wrote {out / 'summary.csv'} and {out / 'sweep.png'}"
+    say(
+        f"{len(agents)} agents, {total_steps:,} env steps in {result.wall_time_s:.1f} s "
+        f"({total_steps / result.wall_time_s:,.0f} env steps/s, compilation included){written}"
+    )
+    for label, members in result.groups().items():
+        late = np.array([m.summary()["last_quarter_return_mean"] for m in members], np.float64)
+        late = late[np.isfinite(late)]
+        if late.size:
+            low, median, high = np.percentile(late, [25, 50, 75])
+            say(f"  {label}: return over the last quarter, median {median:.1f} (interquartile {low:.1f}–{high:.1f}, "
+                f"{late.size} seed{'s' if late.size > 1 else ''})")  # fmt: skip
+    return result
+
+
+def _write_summary(result: Sweep, path: Path) -> None:
+    from tf_gae.runs import _atomic_write_text
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in result.summary():
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    _atomic_write_text(path, text.getvalue())
