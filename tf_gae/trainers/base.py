@@ -209,15 +209,31 @@ class Trainer:
         # the updates between two progress rows (`_iterate`, traced on first use). On this project's 2-core
         # machines a graph call costs ~0.2 ms of dispatch, as much as A2C's whole optimizer step.
 
+    @property
+    def compiles_whole_call(self) -> bool:
+        """With the environment in the graph, compile the whole training call as one XLA program (PPO decides
+        by the size of its rollout: see there)."""
+        return True
+
+    @property
+    def _in_graph_xla(self) -> bool:
+        """XLA can compile the rollout: the environment is TensorFlow ops (gymnasium's leaves the graph), and
+        there is no distribution strategy (whose cross-replica reductions XLA does not compile here)."""
+        return self.config.backend == "tensorflow" and self.strategy is None
+
     @functools.cached_property
     def _iterate(self) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]:
-        # With the environments in the graph the whole call, rollouts and updates, compiles into one XLA
-        # program. (Not gymnasium's, which leave the graph to step; nor with a distribution strategy.)
-        whole_program = self.config.backend == "tensorflow" and self.strategy is None
+        whole_program = self._in_graph_xla and self.compiles_whole_call
         observation_spec = tf.TensorSpec([self.config.num_envs, self.collector.observation_size], tf.float32)
         return tf.function(self._iterate_graph, jit_compile=whole_program).get_concrete_function(
             observation_spec, tf.TensorSpec([], tf.int32)
         )
+
+    @functools.cached_property
+    def _collect(self) -> Callable[[tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]]:
+        """The rollout inside the training call: its own XLA program with the environment in the graph (within
+        a whole-call program it is simply part of it)."""
+        return tf.function(self.collector.collect_graph_and_last, jit_compile=self._in_graph_xla)
 
     @property
     def updates_per_row(self) -> int:
@@ -299,7 +315,7 @@ class Trainer:
         buffer_shape = [self.updates_per_row, config.n_steps, config.num_envs]  # [U, T, B]
 
         def one_update(index, observations, sums, episode_returns, episode_lengths):
-            rollout_tensors, last_observations = self.collector.collect_graph_and_last(observations)
+            rollout_tensors, last_observations = self._collect(observations)
             metrics = self._update_graph(rollout_tensors)
             if set(metrics) != set(self.raw_metric_names):
                 raise TypeError(f"{type(self).__name__}._update_graph returned {sorted(metrics)}, not raw_metric_names")

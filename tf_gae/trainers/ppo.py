@@ -35,6 +35,18 @@ class PPOTrainer(Trainer):
     algo = "ppo"
     progress_columns = PROGRESS_COLUMNS + ["approx_kl", "clip_fraction", "learning_rate", "clip_range", "epochs"]
 
+    WHOLE_CALL_MAX_SAMPLES = 512
+
+    @property
+    def compiles_whole_call(self) -> bool:
+        """One XLA program for the whole training call only for rollouts of at most WHOLE_CALL_MAX_SAMPLES
+        samples; above, the rollout and each minibatch step are XLA programs of their own. Inside one program
+        XLA on CPU copies the loop-carried batch on every minibatch step, a cost that grows with the rollout
+        (measured here: 0.1 ms a step with 256 samples, 2.4 ms with 4,096), while a separate call costs a
+        fixed few tenths of a millisecond: PPO CartPole-v1 (256 samples) trains ~2.4× faster as one
+        program, PPO Pendulum-v1 (4,096 samples, 640 minibatch steps per update) ~4× slower."""
+        return self.config.steps_per_update <= self.WHOLE_CALL_MAX_SAMPLES
+
     def gradient_batch_sizes(self) -> list[int]:
         """Full minibatches of minibatch_size, and the rollout's remainder when minibatch_size does not divide it."""
         rollout = self.config.steps_per_update
