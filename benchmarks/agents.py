@@ -13,6 +13,9 @@ Configurations (RL Zoo's hyperparameters; both libraries get the same ones, the 
   budget 196,608 env steps (48 rollouts within 200k). The zoo adds gSDE (state-dependent exploration,
   SB3 only); SB3 is run both without it (the same algorithm as ours) and with it, and says so.
 Common: separate 64-64 tanh MLPs, orthogonal init, value coefficient 0.5, entropy 0, grad-norm clip 0.5.
+tf_gae runs twice: with the task in the graph (tf_gae.envs, its default for these ids: each training call
+between two progress rows is one XLA program) and with gymnasium's environments (`env_backend="gymnasium"`,
+stepped in Python as SB3 steps them).
 
 Measured:
 1. Throughput — one process, one run at a time, ours and SB3 alternating, 5 repeats of a short budget
@@ -25,7 +28,8 @@ Measured:
    at once; wall time does not matter here). Evaluation: deterministic policy (argmax / mean), 20 episodes
    seeded 10,000…10,019, at 10 evenly spaced budgets after whole updates; evaluation time is not training
    time. Per-run results are cached as JSON under `<out-dir>/agents_runs/`, so an interrupted run resumes.
-Writes `<out-dir>/agents.md` (tables) and `<out-dir>/agents.png` (learning curves: median and min–max).
+Writes `<out-dir>/agents.md` (tables) and `<out-dir>/agents.png` (learning curves: median and interquartile
+band over seeds).
 """
 
 from __future__ import annotations
@@ -72,8 +76,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
         clip_range=0.2, anneal=False,
     ),
 }  # fmt: skip
-LIBRARIES = {"a2c_cartpole": ["tf_gae", "sb3"], "ppo_cartpole": ["tf_gae", "sb3"], "ppo_pendulum": ["tf_gae", "sb3", "sb3_gsde"]}
-LABELS = {"tf_gae": "tf_gae", "sb3": "Stable-Baselines3", "sb3_gsde": "Stable-Baselines3 + gSDE (zoo)"}
+OURS = ["tf_gae", "tf_gae_gymnasium"]  # environments in the graph (the default for these ids); gymnasium's
+LIBRARIES = {
+    "a2c_cartpole": [*OURS, "sb3"], "ppo_cartpole": [*OURS, "sb3"], "ppo_pendulum": [*OURS, "sb3", "sb3_gsde"],
+}  # fmt: skip
+LABELS = {
+    "tf_gae": "tf_gae, env in the graph", "tf_gae_gymnasium": "tf_gae, gymnasium env", "sb3": "Stable-Baselines3",
+    "sb3_gsde": "Stable-Baselines3 + gSDE (zoo)",
+}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -118,8 +128,9 @@ class Setup:
         )
 
 
-def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] | None):
-    """Train tf_gae's trainer; returns (train seconds, eval curve [(env_steps, return)])."""
+def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] | None, env_backend: str):
+    """Train tf_gae's trainer on `env_backend`'s environments; returns (train seconds, env steps, eval curve
+    [(env_steps, return)], timing)."""
     from tf_gae._tf import tf
     from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
 
@@ -127,7 +138,7 @@ def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] |
     common = dict(
         env_id=spec["env_id"], total_steps=budget, seed=seed, num_envs=spec["num_envs"], n_steps=spec["n_steps"],
         gamma=spec["gamma"], lam=spec["lam"], learning_rate=spec["learning_rate"], value_coef=0.5,
-        entropy_coef=0.0, max_grad_norm=0.5,
+        entropy_coef=0.0, max_grad_norm=0.5, env_backend=env_backend,
         # A progress row after every update where the curve is evaluated at fixed budgets; otherwise the
         # library's default of one row per ~2,000 steps (SB3 logs every 100 A2C / 1 PPO update by default).
         log_every_steps=spec["num_envs"] * spec["n_steps"] if points else 2_000,
@@ -220,8 +231,8 @@ def run(config: str, library: str, seed: int, budget: int | None = None, evaluat
     spec = CONFIGS[config]
     budget = spec["budget"] if budget is None else budget
     points = eval_points(spec) if evaluate_curve else None
-    if library == "tf_gae":
-        return train_ours(spec, seed, budget, points)
+    if library in OURS:
+        return train_ours(spec, seed, budget, points, "tensorflow" if library == "tf_gae" else "gymnasium")
     return train_sb3(spec, seed, budget, points, gsde=library == "sb3_gsde")
 
 
@@ -249,6 +260,36 @@ def throughput_phase(configs: list[str], repeats: int = 5) -> dict[str, dict[str
                     flush=True,
                 )
     return timings
+
+
+SWEEP_LAMBDAS = (0.8, 0.9, 0.92, 0.95, 0.97, 0.98, 0.99, 1.0)
+SWEEP_SEEDS = 4
+
+
+def sweep_phase() -> dict[str, Any]:
+    """tf_gae.sweep of 8 λ × 4 seeds of A2C on CartPole-v1 (SB3's settings, the full budget each), written to a
+    temporary folder as a user's would be: wall time from the call to its return, compilation included."""
+    import tempfile
+
+    import tf_gae
+
+    spec = CONFIGS["a2c_cartpole"]
+    settings = dict(
+        total_steps=spec["budget"], num_envs=spec["num_envs"], n_steps=spec["n_steps"], gamma=spec["gamma"],
+        learning_rate=spec["learning_rate"], optimizer="rmsprop", value_coef=0.5, entropy_coef=0.0,
+        max_grad_norm=0.5, normalize_advantages=False,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        result = tf_gae.sweep(spec["env_id"], "a2c", seeds=range(SWEEP_SEEDS), grid={"lam": list(SWEEP_LAMBDAS)},
+                              out_dir=Path(folder) / "sweep", progress=False, **settings)  # fmt: skip
+        seconds = time.perf_counter() - started
+    steps = sum(agent.summary()["env_steps"] for agent in result.agents)
+    late = {
+        label: [m.summary()["last_quarter_return_mean"] for m in members] for label, members in result.groups().items()
+    }
+    print(f"  sweep: {len(result.agents)} agents, {steps:,} env steps in {seconds:.1f} s", file=sys.stderr, flush=True)
+    return dict(agents=len(result.agents), env_steps=steps, seconds=seconds, last_quarter_returns=late)
 
 
 def returns_phase(configs: list[str], seeds: list[int], workers: int, cache: Path) -> dict[tuple[str, str, int], dict]:
@@ -293,9 +334,10 @@ def report(configs, seeds, rates, results, out_dir: Path) -> str:
     if rates:
         lines += [
             "**Throughput** (median of 5 runs, one at a time, one thread each). *Setup* is the one-time cost: "
-            "construction plus the first update (ours traces its graphs and XLA-compiles its gradient steps "
-            "there; SB3 builds its networks). *Steps/s* is the training rate after it. *End to end* is the "
-            "whole run's rate at the throughput budget, setup included.",
+            "construction plus the first update (ours traces its graphs and XLA-compiles them there: the whole "
+            "training call with the env in the graph, the gradient steps with gymnasium's; SB3 builds its "
+            "networks). *Steps/s* is the training rate after it. *End to end* is the whole run's rate at the "
+            "throughput budget (20,000, 20,480 and 49,152 steps), setup included.",
             "",
             "| configuration | library | steps/s | ÷ SB3 | setup (s) | end to end (steps/s) | ÷ SB3 |",
             "|---|---|---:|---:|---:|---:|---:|",
@@ -319,6 +361,23 @@ def report(configs, seeds, rates, results, out_dir: Path) -> str:
                     f"{end:,.0f} | {end / sb3_end:.2f}× |"
                 )
         lines.append("")
+    if rates and "sweep" in rates and "a2c_cartpole" in rates:
+        sweep = rates["sweep"]
+        sb3_rate = statistics.median(r["steps_per_s"] for r in rates["a2c_cartpole"]["sb3"])
+        lambdas = ", ".join(f"{lam:g}" for lam in SWEEP_LAMBDAS)
+        lines += [
+            f"**A sweep** — `tf_gae.sweep` of A2C on CartPole-v1 (the settings above), λ ∈ {{{lambdas}}} × "
+            f"{SWEEP_SEEDS} seeds, {CONFIGS['a2c_cartpole']['budget']:,} env steps each, every agent's run directory "
+            "written: the wall time from the call to its return, construction and compilation included. SB3 has "
+            "no sweep; its time is the same env steps at its steady A2C rate above (estimated, not run).",
+            "",
+            "| agents | env steps | tf_gae (s) | env steps/s | SB3 at its rate (s) | ÷ |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {sweep['agents']} | {sweep['env_steps']:,} | {sweep['seconds']:.1f} | "
+            f"{sweep['env_steps'] / sweep['seconds']:,.0f} | {sweep['env_steps'] / sb3_rate:,.0f} | "
+            f"{sweep['env_steps'] / sb3_rate / sweep['seconds']:.1f}× |",
+            "",
+        ]
     lines += ["**Returns at fixed budgets** (deterministic evaluation):", ""]
     for config in configs:
         points = eval_points(CONFIGS[config])
@@ -345,7 +404,7 @@ def figure(configs, seeds, results, path: Path) -> None:
 
     fig = Figure(figsize=(5 * len(configs), 4.2))
     FigureCanvasAgg(fig)
-    colors = {"tf_gae": "tab:blue", "sb3": "tab:orange", "sb3_gsde": "tab:green"}
+    colors = {"tf_gae": "tab:blue", "tf_gae_gymnasium": "tab:purple", "sb3": "tab:orange", "sb3_gsde": "tab:green"}
     for index, config in enumerate(configs):
         axis = fig.add_subplot(1, len(configs), index + 1)
         points = eval_points(CONFIGS[config])
@@ -353,13 +412,14 @@ def figure(configs, seeds, results, path: Path) -> None:
             curves = [dict(map(tuple, results[(config, library, s)]["curve"])) for s in seeds]
             matrix = np.array([[curve.get(p, np.nan) for p in points] for curve in curves])
             axis.plot(points, np.nanmedian(matrix, axis=0), color=colors[library], label=f"{LABELS[library]} (median)")
-            axis.fill_between(points, np.nanmin(matrix, axis=0), np.nanmax(matrix, axis=0), color=colors[library], alpha=0.2)
+            low, high = np.nanpercentile(matrix, [25, 75], axis=0)  # interquartile band over seeds
+            axis.fill_between(points, low, high, color=colors[library], alpha=0.2)
         axis.set_title(f"{config.split('_')[0].upper()} on {CONFIGS[config]['env_id']} ({len(seeds)} seeds)")
         axis.set_xlabel("environment steps")
         axis.set_ylabel(f"evaluation return ({EVAL_EPISODES} episodes, deterministic)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="lower right")
-    fig.suptitle("tf_gae beside Stable-Baselines3 on RL Zoo settings (band: min–max over seeds)")
+    fig.suptitle("tf_gae beside Stable-Baselines3 on RL Zoo settings (line: median; band: interquartile over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -370,7 +430,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true", help="reuse the throughput and sweep timings saved last time")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--job-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -395,6 +455,9 @@ def main(argv=None) -> int:
     else:
         print("benchmark: throughput, one run at a time", file=sys.stderr)
         rates = throughput_phase(configs)
+        if "a2c_cartpole" in configs:
+            print("benchmark: a sweep through one compiled program", file=sys.stderr)
+            rates["sweep"] = sweep_phase()
         rates_path.write_text(json.dumps(rates, indent=1))
     print(f"benchmark: returns, {args.workers} runs at a time", file=sys.stderr)
     results = returns_phase(configs, seeds, args.workers, args.out_dir / "agents_runs")

@@ -61,7 +61,7 @@ def test_train_evaluate_plot_and_refuse_to_overwrite(tmp_path):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "checkpoints").iterdir()) and any((run_dir / "tb").iterdir())
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["algo"] == "a2c" and config["total_steps"] == 3200 and "tensorflow" in config["versions"]
+    assert config["algo"] == "ppo" and config["total_steps"] == 3200  # the default algorithm and "tensorflow" in config["versions"]
     rows = progress_rows(run_dir)
     assert [int(r["env_steps"]) for r in rows] == list(range(320, 3201, 320))
     assert "deterministic evaluation over 2 episodes" in result.stderr

@@ -44,7 +44,7 @@ def one_line_error(capsys, argv) -> str:
     "argv, message",
     [
         (["train", "--eval-episodes", "-1"], "--eval-episodes must be ≥ 0"),
-        (["train", "--n-epochs", "3"], "--n-epochs applies to --algo ppo only, not a2c"),
+        (["train", "--algo", "a2c", "--n-epochs", "3"], "--n-epochs applies to --algo ppo only, not a2c"),
         (["train", "--seed", "-4"], "--seed must be a whole number in [0, 2^31)"),
         (["train", "--log-every-steps", "0"], "--log-every-steps must be a whole number ≥ 1"),
         (["train", "--total-steps", "10"], "--total-steps must be at least one rollout"),

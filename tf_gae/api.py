@@ -46,7 +46,7 @@ __all__ = [
     "USER_ENV_NAMESPACE",
 ]
 
-DEFAULT_ALGO = "a2c"
+DEFAULT_ALGO = "ppo"
 USER_ENV_NAMESPACE = "tf_gae_user"
 """Environments given to `train` as callables are registered with gymnasium as `tf_gae_user/<Name>-v0`."""
 
@@ -283,7 +283,7 @@ def train(
     Args:
       env: a gymnasium id ("CartPole-v1"), a "module:Id" string (the module registers the id), or a callable
         returning a gymnasium.Env. Default CartPole-v1; with `resume`, the run's own.
-      algo: "a2c" (default), "reinforce" or "ppo"; with `resume`, the run's own.
+      algo: "ppo" (default), "a2c" or "reinforce"; with `resume`, the run's own.
       run_dir: write a run directory there (it must be new or empty, or `resume`); None trains in memory.
       resume: continue the run in `run_dir` from its newest checkpoint (hyperparameters given must agree).
       trust_run_dir: with `resume`, import the `module:Id` environment the run's config.json names.

@@ -192,7 +192,7 @@ class TrainerConfig:
 
 @dataclass(frozen=True)
 class A2CConfig(TrainerConfig):
-    """A2C with GAE. Defaults solve CartPole-v1 within 100k steps (see README)."""
+    """A2C with GAE. With these defaults CartPole-v1 ends at ≥ 475 on 6 of 10 seeds after 100k steps: A2C still swings there (README)."""
 
     n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=8)
     lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.95)

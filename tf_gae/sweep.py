@@ -164,7 +164,7 @@ def sweep(
     Args:
       env: an id with an in-graph version (`tf_gae.envs.registered()`: CartPole-v1, Acrobot-v1, Pendulum-v1,
         MountainCar-v0, MountainCarContinuous-v0); sweeps run with the environment in the graph.
-      algo: "a2c" (default), "reinforce" or "ppo".
+      algo: "ppo" (default), "a2c" or "reinforce".
       seeds: the seeds of every grid point, e.g. range(20).
       grid: setting → values, over `gamma`, `lam` and `learning_rate` (every combination is a grid point).
       out_dir: a new (or empty) folder: one run directory per agent, named like "lam=0.9__s3", plus
