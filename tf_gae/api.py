@@ -362,9 +362,10 @@ def _train(
             run = created = RunDirectory.create(new_run_dir, record)
             checkpoints = run.checkpoints(trainer.checkpoint())
             checkpoints.save(0)  # from its creation on, a run has a checkpoint for every progress row
+        steps = config.num_updates * config.steps_per_update  # whole rollouts within total_steps
         say(
-            f"training {algo} on {config.env_id} for {config.total_steps:,} env steps (γ={config.gamma}, "
-            f"λ={config.lam}, {config.num_envs} envs × {config.n_steps} steps, seed {config.seed}){resumed}"
+            f"training {algo} on {config.env_id} for {steps:,} env steps (γ={config.gamma}, λ={config.lam}, "
+            f"{config.num_envs} envs × {config.n_steps} steps, seed {config.seed}){resumed}"
         )
         if run is not None:
             say(f"run directory {run.path}")
