@@ -84,6 +84,9 @@ def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(t
         (dict(grid={"lam": [0.9]}, lam=0.8), "lam is both in grid"),
         (dict(env_backend="gymnasium"), "a sweep runs with the environment in the graph"),
         (dict(env="HalfCheetah-v5"), "has no in-graph version"),
+        (dict(seeds=[0.5]), r"seeds must be whole numbers in \[0, 2\^31\)"),
+        (dict(grid=[0.9, 1.0]), "grid must be a dict of setting"),
+        (dict(grid={"lam": []}), r"grid\['lam'\] is empty"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, message):
@@ -91,3 +94,17 @@ def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, 
     with pytest.raises(ConfigError, match=message):
         tf_gae.sweep(out_dir=out, progress=False, **{"total_steps": 512, **kwargs})
     assert not out.exists()
+
+
+def test_load_state_refuses_a_trainer_of_another_program_and_plot_sweep_refuses_no_groups(tmp_path):
+    from tf_gae.plotting import plot_sweep
+    from tf_gae.trainers import A2CConfig, A2CTrainer
+
+    cartpole, acrobot = A2CTrainer(A2CConfig(total_steps=64)), A2CTrainer(A2CConfig(env_id="Acrobot-v1", total_steps=64))
+    before = [v.numpy().copy() for v in cartpole.state_variables()]
+    with pytest.raises(ValueError, match="load_state needs a trainer of the same program"):
+        cartpole.load_state(acrobot)  # 4 observations against 6: other shapes
+    assert all((v.numpy() == b).all() for v, b in zip(cartpole.state_variables(), before))  # nothing moved
+    with pytest.raises(ValueError, match="groups is empty"):
+        plot_sweep({}, tmp_path / "sweep.png")
+    assert not (tmp_path / "sweep.png").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tf_gae.api import DEFAULT_ALGO, ProgressBar  # ProgressBar re-exported: `tf_gae.cli.ProgressBar`
-from tf_gae.config import CONFIGS, RENAMED_FIELDS, flag_name
+from tf_gae.config import CONFIGS, RENAMED_FIELDS, SWEEPABLE, flag_name
 
 __all__ = ["main", "build_parser", "ProgressBar"]
 
@@ -108,8 +108,6 @@ def _number_list(flag: str, unit_interval: bool):
 def _add_config_flags(parser: argparse.ArgumentParser, grid: bool = False) -> None:
     """--algo and a flag for every configuration field; with `grid`, the settings a sweep varies take
     comma-separated lists, and --seed is left to --seeds."""
-    from tf_gae.config import SWEEPABLE
-
     parser.add_argument("--algo", choices=["reinforce", "a2c", "ppo"], default=None, help=f"algorithm (default {DEFAULT_ALGO})")
     for config_field in _config_fields():
         if grid and config_field.name == "seed":
@@ -215,7 +213,6 @@ def _train(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     import time
 
-    from tf_gae.config import SWEEPABLE
     from tf_gae.sweep import sweep
 
     if args.eval_episodes < 0:

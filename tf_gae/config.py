@@ -34,7 +34,8 @@ class ConfigError(ValueError):
 SWEEPABLE = ("gamma", "lam", "learning_rate")
 """The settings one compiled training program takes as variables: a sweep varies them (with the seed)."""
 ENV_BACKENDS = ("auto", "tensorflow", "gymnasium")
-"""Who steps the environments: gymnasium's vector envs (through tf.numpy_function) or tf_gae.envs in the graph."""
+"""Who steps the environments: tf_gae.envs in the graph, gymnasium's vector envs (through tf.numpy_function), or
+'auto' (the first where the task has an in-graph version; TrainerConfig.backend resolves it)."""
 
 RENAMED_FIELDS = {"batch_size": "minibatch_size", "clip_range_vf": "clip_range_value"}
 """Older names of fields (as earlier config.json files hold them) -> the one name every trainer family uses."""
@@ -192,7 +193,8 @@ class TrainerConfig:
 
 @dataclass(frozen=True)
 class A2CConfig(TrainerConfig):
-    """A2C with GAE. With these defaults CartPole-v1 ends at ≥ 475 on 6 of 10 seeds after 100k steps: A2C still swings there (README)."""
+    """A2C with GAE. With these defaults CartPole-v1 ends at ≥ 475 on 6 of 10 seeds after 100k steps: A2C's
+    policy still swings there (README)."""
 
     n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=8)
     lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.95)

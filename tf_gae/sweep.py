@@ -246,9 +246,10 @@ def sweep(
     finally:
         host.close()
     result = Sweep(agents, out, time.perf_counter() - started)
-    total_steps = sum(agent.summary()["env_steps"] for agent in agents)
+    summaries = {agent.name: agent.summary() for agent in agents}  # once: the console and summary.csv read them
+    total_steps = sum(summary["env_steps"] for summary in summaries.values())
     if out is not None:
-        _write_summary(result, out / "summary.csv")
+        _write_summary(list(summaries.values()), out / "summary.csv")
         from tf_gae.plotting import plot_sweep
 
         groups = {label: [a.run_dir for a in members] for label, members in result.groups().items()}
@@ -260,7 +261,7 @@ def sweep(
         f"({total_steps / result.wall_time_s:,.0f} env steps/s, compilation included){written}"
     )
     for label, members in result.groups().items():
-        late = np.array([m.summary()["last_quarter_return_mean"] for m in members], np.float64)
+        late = np.array([summaries[m.name]["last_quarter_return_mean"] for m in members], np.float64)
         late = late[np.isfinite(late)]
         if late.size:
             low, median, high = np.percentile(late, [25, 50, 75])
@@ -269,12 +270,12 @@ def sweep(
     return result
 
 
-def _write_summary(result: Sweep, path: Path) -> None:
+def _write_summary(summaries: list[dict[str, Any]], path: Path) -> None:
     from tf_gae.runs import _atomic_write_text
 
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in result.summary():
+    for row in summaries:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     _atomic_write_text(path, text.getvalue())

@@ -230,7 +230,7 @@ class Trainer:
         )
 
     @functools.cached_property
-    def _collect(self) -> Callable[[tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]]:
+    def _collect_in_call(self) -> Callable[[tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]]:
         """The rollout inside the training call: its own XLA program with the environment in the graph (within
         a whole-call program it is simply part of it)."""
         return tf.function(self.collector.collect_graph_and_last, jit_compile=self._in_graph_xla)
@@ -315,7 +315,7 @@ class Trainer:
         buffer_shape = [self.updates_per_row, config.n_steps, config.num_envs]  # [U, T, B]
 
         def one_update(index, observations, sums, episode_returns, episode_lengths):
-            rollout_tensors, last_observations = self._collect(observations)
+            rollout_tensors, last_observations = self._collect_in_call(observations)
             metrics = self._update_graph(rollout_tensors)
             if set(metrics) != set(self.raw_metric_names):
                 raise TypeError(f"{type(self).__name__}._update_graph returned {sorted(metrics)}, not raw_metric_names")
