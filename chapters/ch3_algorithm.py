@@ -285,7 +285,7 @@ def _train(trainer_class, config, name: str) -> TrainingRun:
 
 
 def train_reinforce(total_steps: int = 12_288, seed: int = 0, log_every_steps: int = 1024) -> TrainingRun:
-    """REINFORCE with a learned baseline: ReinforceConfig defaults (λ = 1, 8 envs × 128 steps, Adam 1e-2)."""
+    """REINFORCE with a learned baseline: ReinforceConfig defaults (λ = 1, 8 whole episodes per update, Adam 1e-2)."""
     config = ReinforceConfig(total_steps=total_steps, seed=seed, log_every_steps=log_every_steps)
     return _train(ReinforceTrainer, config, "REINFORCE with baseline (λ = 1)")
 
@@ -429,7 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = []
     for trainer, steps, note in (
         (train_reinforce, reinforce_steps,
-         "λ = 1: Â_t = G_t − V(s_t), Monte-Carlo return minus the baseline; 8 envs × 128 steps; normalised Â"),
+         "λ = 1: Â_t = G_t − V(s_t), the return to the episode's end minus the baseline; 8 whole episodes "
+         "per update; normalised Â"),
         (train_a2c, a2c_steps, "λ = 0.95: GAE on 8 envs × 8-step rollouts, one update per 64 env steps"),
     ):
         run = trainer(steps, args.seed)

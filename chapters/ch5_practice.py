@@ -53,6 +53,7 @@ __all__ = [
     "ALGORITHMS",
     "study_jobs",
     "run_job",
+    "on_grid",
     "run_study",
     "area_under_curve",
     "steps_to_threshold",
@@ -85,7 +86,7 @@ class Task:
     threshold: float
     """Evaluation return that counts as solved (gymnasium's reward_threshold for the task)."""
     budget: int
-    """Env steps per run: a multiple of every trainer's rollout (A2C 64, PPO 256, REINFORCE 1,024 steps)."""
+    """Env steps per run: a multiple of `eval_every` and of A2C's and PPO's rollouts (64 and 256 steps)."""
     eval_every: int
     eval_episodes: int = 20
 
@@ -109,9 +110,11 @@ class Job:
         task = self.task
         from tf_gae.config import CONFIGS  # no TensorFlow import
 
-        backend = CONFIGS[self.algo](env_id=task.env_id).backend  # which environments the runs step
+        config_class = CONFIGS[self.algo]
+        backend = config_class(env_id=task.env_id).backend  # which environments the runs step
+        episodes = "_episodes" if config_class.episodic else ""  # REINFORCE on whole episodes
         return (f"{self.algo}_{task.env_id}_lam{lam}_seed{self.seed}_steps{task.budget}_every{task.eval_every}"
-                f"x{task.eval_episodes}_{backend}")  # fmt: skip
+                f"x{task.eval_episodes}_{backend}{episodes}")  # fmt: skip
 
 
 def study_jobs(tasks: Sequence[Task], seeds: Sequence[int], lambdas: Sequence[float]) -> list[Job]:
@@ -174,6 +177,8 @@ def run_job(job: Job) -> dict[str, Any]:
         lam = float(trainer.config.lam)
     finally:
         trainer.close()
+    grid = list(range(0, job.task.budget + 1, job.task.eval_every))
+    steps, returns = on_grid(steps, returns, grid)  # whole episodes (REINFORCE) pass each point by < a batch
     return dict(
         key=job.key,
         algo=job.algo,
@@ -186,6 +191,16 @@ def run_job(job: Job) -> dict[str, Any]:
         train_seconds=time.perf_counter() - started - eval_seconds,
         eval_seconds=eval_seconds,
     )
+
+
+def on_grid(steps: Sequence[int], returns: Sequence[float], grid: Sequence[int]) -> tuple[list[int], list[float]]:
+    """The evaluation curve on `grid`: at each point, the first evaluation made at or after it. A trainer
+    whose rows fall on the grid (A2C, PPO) keeps its curve as it is; REINFORCE's rows come after the
+    update that passes each point, and one update can pass two."""
+    indices = np.searchsorted(np.asarray(steps), np.asarray(grid), side="left")
+    if len(steps) == 0 or indices[-1] >= len(steps):
+        raise ValueError(f"no evaluation at or after step {grid[-1]} (evaluated at {list(steps)})")
+    return list(grid), [returns[i] for i in indices]
 
 
 def run_study(jobs: Sequence[Job], cache_dir: Path, workers: int) -> list[dict[str, Any]]:

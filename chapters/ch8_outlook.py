@@ -96,8 +96,9 @@ def plot_kernel_cost(rows: Sequence[dict[str, float]], out_dir: Path) -> Path:
 # ==================================================================================================
 
 
-STRATEGY_ALGOS = ("a2c", "ppo", "lm_ppo")
-"""The trainers the strategy demonstration runs: A2C, PPO, and chapter 6's PPO for a language model."""
+STRATEGY_ALGOS = ("a2c", "reinforce", "ppo", "lm_ppo")
+"""The trainers the strategy demonstration runs: A2C, REINFORCE (whole episodes: masked means over shards
+holding different numbers of steps), PPO, and chapter 6's PPO for a language model."""
 
 
 def _parameter_errors(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -182,7 +183,7 @@ def strategy_equivalence(algo: str, dtype: str = "float64") -> dict[str, float]:
 
 def _strategy_equivalence(algo: str) -> dict[str, float]:
     from tf_gae._tf import tf
-    from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
+    from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer, ReinforceConfig, ReinforceTrainer
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     strategy = tf.distribute.MirroredStrategy(devices)
@@ -190,6 +191,8 @@ def _strategy_equivalence(algo: str) -> dict[str, float]:
         return _lm_strategy_equivalence(strategy)
     if algo == "a2c":
         config, trainer_class = A2CConfig(num_envs=4, n_steps=8, learning_rate=3e-3, normalize_advantages=True, seed=5), A2CTrainer
+    elif algo == "reinforce":  # 4 episodes in a [500, 4] rollout: the second replica's shard is mostly masked
+        config, trainer_class = ReinforceConfig(num_envs=4, learning_rate=3e-3, seed=5), ReinforceTrainer
     else:
         config = PPOConfig(num_envs=4, n_steps=16, minibatch_size=32, n_epochs=3, learning_rate=3e-3, clip_range_value=0.2, seed=5)
         trainer_class = PPOTrainer

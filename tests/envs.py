@@ -102,6 +102,7 @@ def register_test_envs() -> None:
     gym.register("NaNObservationBox-v0", entry_point=NaNObservationEnv, max_episode_steps=10, kwargs={"box": True})
     gym.register("EmptyObservation-v0", entry_point=EmptyObservationEnv, max_episode_steps=10)
     gym.register("NeedsMissingPackage-v0", entry_point=_needs_a_missing_package)
+    gym.register("ConstantRewardEndless-v0", entry_point=ConstantRewardEnv)  # no time limit: never ends
 
 
 register_test_envs()  # at import, so `--env tests.envs:NaNReward-v0` works from the command line too

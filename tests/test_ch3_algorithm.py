@@ -84,15 +84,20 @@ def test_step2_value_loss_falls_and_levels_off(fit):
 
 @pytest.mark.parametrize(
     "train, margin",
-    # Measured at 12,288 env steps, seed 0: REINFORCE 21.6 → 50.4, A2C 22.6 → 193.3.
+    # Measured at 12,288 env steps, seed 0: REINFORCE 32.3 → 80.2 (seeds 1-3: +86, +86, +95), A2C 22.6 → 193.3.
     [(ch3.train_reinforce, 15.0), (ch3.train_a2c, 80.0)],
     ids=["reinforce", "a2c"],
 )
 def test_step3_trainers_improve_the_return(train, margin):
     run = train(12_288, 0)
-    assert len(run.rows) == 12
-    assert run.rows[-1]["env_steps"] <= 12_288
-    assert run.return_before < 35.0  # a near-uniform random policy on CartPole lasts ~22 steps
+    steps = run.rows[-1]["env_steps"]
+    if train is ch3.train_reinforce:  # whole episodes: the budget is passed by less than one batch of 8
+        assert 12_288 <= steps < 12_288 + 8 * 500 and len(run.rows) >= 10
+    else:
+        assert len(run.rows) == 12 and steps == 12_288
+    # a near-uniform random policy on CartPole lasts ~22 steps; REINFORCE's first row already holds ~5
+    # updates on whole episodes (26-32 over seeds 0-3)
+    assert run.return_before < 40.0
     assert run.return_after > run.return_before + margin
     last = run.rows[-1]
     for key in ("policy_loss", "value_loss", "entropy", "explained_variance"):

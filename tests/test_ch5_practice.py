@@ -49,6 +49,17 @@ def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it():
     assert ch5.steps_to_threshold(steps, [-500.0, -120.0, -99.0, -150.0], -100) == 10_240  # negative scales
 
 
+def test_on_grid_takes_the_first_evaluation_at_or_after_each_point():
+    steps, returns = ch5.on_grid([0, 2_100, 4_500, 6_200], [10.0, 20.0, 30.0, 40.0], [0, 2_048, 4_096, 6_144])
+    assert steps == [0, 2_048, 4_096, 6_144] and returns == [10.0, 20.0, 30.0, 40.0]
+    _, returns = ch5.on_grid([0, 2_100, 6_200], [10.0, 20.0, 40.0], [0, 2_048, 4_096, 6_144])
+    assert returns == [10.0, 20.0, 40.0, 40.0]  # one update passed two points
+    _, returns = ch5.on_grid([0, 2_048, 4_096], [1.0, 2.0, 3.0], [0, 2_048, 4_096])  # on the grid: unchanged
+    assert returns == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="no evaluation at or after step 6144"):
+        ch5.on_grid([0, 2_100], [1.0, 2.0], [0, 2_048, 4_096, 6_144])
+
+
 def _result(algo, lam, seed, returns, env_id="CartPole-v1", steps=(0, 100, 200, 300)):
     return dict(key=f"{algo}{lam}{seed}", algo=algo, env_id=env_id, seed=seed, lam=lam, steps=list(steps),
                 returns=list(returns), rows=[], train_seconds=1.0, eval_seconds=0.1)
@@ -147,7 +158,12 @@ def test_quick_runs_are_evaluated_where_they_say(quick):
     for result in results:
         task = next(t for t in ch5.QUICK_TASKS if t.env_id == result["env_id"])
         assert result["steps"] == list(range(0, task.budget + 1, task.eval_every))
-        assert [row["env_steps"] for row in result["rows"]] == result["steps"][1:]  # after whole rollouts
+        row_steps = [row["env_steps"] for row in result["rows"]]
+        if result["algo"] == "reinforce":  # whole episodes: a row after the update that passes each point
+            batch = 8 * {"CartPole-v1": 500, "Acrobot-v1": 500}[task.env_id]  # 8 episodes up to the time limit
+            assert all(any(point <= s < point + batch for s in row_steps) for point in result["steps"][1:])
+        else:
+            assert row_steps == result["steps"][1:]  # after whole rollouts
         if result["algo"] == "a2c":
             assert result["lam"] in ch5.QUICK_LAMBDAS
         assert all(math.isfinite(r) for r in result["returns"])

@@ -4,7 +4,7 @@ Two logical CPU devices stand in for two GPUs (tf.config.set_logical_device_conf
 TensorFlow initialises its devices, so the check runs in a fresh process). On the same batch, an update
 under MirroredStrategy must leave the same parameters as the single-device update, both computed in
 float64, to 1e-9 relative (float64 rounding is ~1e-14; chapters.ch8_outlook.STRATEGY_TOLERANCE says why):
-A2C, PPO, and one iteration of chapter 6's PPO for a language model (token-mean losses over shards with
+A2C, REINFORCE (means over the steps inside whole episodes, which the shards split unevenly), PPO, and one iteration of chapter 6's PPO for a language model (token-mean losses over shards with
 different numbers of valid tokens).
 """
 
@@ -64,7 +64,7 @@ def results():
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("algo", ["a2c", "ppo", "lm_ppo"])
+@pytest.mark.parametrize("algo", ["a2c", "reinforce", "ppo", "lm_ppo"])
 def test_mirrored_update_equals_single_device_update(results, algo):
     # Both updates compute in float64 (strategy_equivalence's default), so rounding leaves ~1e-14 of scale
     # and a wrong cross-replica reduction ~0.3: STRATEGY_TOLERANCE (1e-9) is orders of magnitude from both.

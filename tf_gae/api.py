@@ -362,10 +362,9 @@ def _train(
             run = created = RunDirectory.create(new_run_dir, record)
             checkpoints = run.checkpoints(trainer.checkpoint())
             checkpoints.save(0)  # from its creation on, a run has a checkpoint for every progress row
-        steps = config.num_updates * config.steps_per_update  # whole rollouts within total_steps
         say(
-            f"training {algo} on {config.env_id} for {steps:,} env steps (γ={config.gamma}, λ={config.lam}, "
-            f"{config.num_envs} envs × {config.n_steps} steps, seed {config.seed}){resumed}"
+            f"training {algo} on {config.env_id} for {trainer.planned_steps:,} env steps (γ={config.gamma}, "
+            f"λ={config.lam}, {trainer.describe_rollout()} per update, seed {config.seed}){resumed}"
         )
         if run is not None:
             say(f"run directory {run.path}")
@@ -376,7 +375,7 @@ def _train(
             write(row)
             rows.append(row)
 
-        bar = ProgressBar(config.num_updates * config.steps_per_update, int(trainer.env_steps.numpy())) if progress else None
+        bar = ProgressBar(trainer.planned_steps, int(trainer.env_steps.numpy())) if progress else None
 
         def last_checkpoint() -> str:
             numbers = checkpoints.numbers() if checkpoints is not None else []
@@ -527,7 +526,7 @@ class ProgressBar:
         now = self._clock()
         fraction = min(env_steps / self.total, 1.0)
         rate = (env_steps - self.start_steps) / max(now - self.started, 1e-9)
-        remaining = (self.total - env_steps) / rate if rate > 0 else math.nan
+        remaining = max(self.total - env_steps, 0) / rate if rate > 0 else math.nan  # whole episodes pass total
         shown = "—" if math.isnan(recent_return) else f"{recent_return:.1f}"
         text = (
             f"{env_steps:>9,}/{self.total:,} steps | return {shown:>6} (last 20 episodes) | "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from tf_gae.checks import require
 
@@ -78,6 +78,9 @@ _TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a num
 class TrainerConfig:
     """Settings shared by every trainer; each field's `help` is its docstring (and its CLI help)."""
 
+    episodic: ClassVar[bool] = False
+    """Whether an update waits for whole episodes (REINFORCE) instead of taking n_steps-step segments."""
+
     env_id: str = _help("gymnasium environment id (1-D Box observations; Discrete or 1-D Box actions)", default="CartPole-v1")
     total_steps: int = _help(
         "environment steps to train for, summed over all environments (whole rollouts only: never more)",
@@ -124,7 +127,10 @@ class TrainerConfig:
 
         for name in ("total_steps", "num_envs", "n_steps", "log_every_steps"):
             value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, "a whole number ≥ 1")
+            if name == "n_steps" and self.episodic:  # 0: the environment's time limit
+                need(value >= 0, name, "a whole number ≥ 0 (0 = the environment's time limit)")
+            else:
+                need(value >= 1, name, "a whole number ≥ 1")
         need(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "seed", "a whole number in [0, 2^31)")
         for name in ("gamma", "lam"):
             value = getattr(self, name)
@@ -147,11 +153,12 @@ class TrainerConfig:
             need(self.env_id in registered(), "env_backend",
                  f"'gymnasium' for {self.env_id} (tf_gae.envs has {', '.join(registered())})")  # fmt: skip
             need(not self.asynchronous_envs, "asynchronous_envs", "false with --env-backend tensorflow (no subprocesses)")
-        need(
-            self.total_steps >= self.num_envs * self.n_steps,
-            "total_steps",
-            f"at least one rollout, num_envs × n_steps = {self.num_envs * self.n_steps}",
-        )
+        if not self.episodic:
+            need(
+                self.total_steps >= self.num_envs * self.n_steps,
+                "total_steps",
+                f"at least one rollout, num_envs × n_steps = {self.num_envs * self.n_steps}",
+            )
 
     @property
     def backend(self) -> str:
@@ -165,11 +172,15 @@ class TrainerConfig:
 
     @property
     def steps_per_update(self) -> int:
+        """Env steps in one rollout, num_envs × n_steps (for an episodic configuration: the most one holds)."""
         return self.num_envs * self.n_steps
 
     @property
     def num_updates(self) -> int:
-        """Whole rollouts that fit in the budget: training never runs past `total_steps`."""
+        """Whole rollouts that fit in the budget: training never runs past `total_steps`. An episodic
+        configuration has no fixed number: its updates take as many steps as their episodes last."""
+        if self.episodic:
+            raise AttributeError("an episodic configuration has no fixed number of updates")
         return self.total_steps // self.steps_per_update
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,11 +216,27 @@ class A2CConfig(TrainerConfig):
 
 @dataclass(frozen=True)
 class ReinforceConfig(TrainerConfig):
-    """REINFORCE-with-baseline: λ = 1 by default, long rollouts, Adam, normalised advantages."""
+    """REINFORCE-with-baseline: every update is num_envs whole episodes, λ = 1 (the Monte-Carlo return minus
+    V), Adam, normalised advantages."""
 
-    num_envs: int = _help("environments stepped in parallel (B)", default=8)
-    n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=128)
-    lam: float = _help("GAE λ; 1 (default) gives the Monte-Carlo return minus the baseline", default=1.0)
+    episodic: ClassVar[bool] = True
+
+    total_steps: int = _help(
+        "environment steps to train for, counted over the episodes trained on (whole episodes: the last update "
+        "ends past it by less than one batch of episodes)",
+        default=100_000,
+    )
+    num_envs: int = _help("whole episodes per update, run side by side (B)", default=8)
+    n_steps: int = _help(
+        "the longest episode an update waits for (T), 0 = the environment's time limit; an episode cut here "
+        "ends here, as at a time limit",
+        default=0,
+    )
+    lam: float = _help(
+        "GAE λ within each episode; 1 (default): the Monte-Carlo return minus the baseline, with no V after the "
+        "episode's end",
+        default=1.0,
+    )
     learning_rate: float = _help("optimizer step size", default=1e-2)
     optimizer: str = _help("'rmsprop' (as A2C's paper and SB3) or 'adam'", default="adam")
     normalize_advantages: bool = _help("standardise advantages over each batch before the policy loss", default=True)

@@ -15,6 +15,14 @@ The rollout returns every tensor the update needs, and the episode statistics to
 is the (unscaled) return of the episode that ended at step t in environment b, NaN where none ended, and
 `episode_lengths[t, b]` its length. The environments themselves, and the running sums of the episodes
 still going, live on the Python side, where gymnasium steps them.
+
+An *episodic* collector (REINFORCE's) gathers whole episodes instead: every rollout starts a fresh episode
+in each environment and runs until all B have ended (at most T steps, the time limit), and
+
+    mask[t, b] = 1 while step t belongs to environment b's first episode, 0 after it ended
+
+(an environment whose episode ended goes on stepping into a new one, which nothing reads). Its episode
+statistics are [1, B]: the return and length of each environment's episode (NaN if T cut it).
 """
 
 from __future__ import annotations
@@ -151,11 +159,15 @@ class Rollout:
     next_values: tf.Tensor  # [T, B] V(s_{t+1}) (final observation for truncations)
     terminated: tf.Tensor  # [T, B] bool
     truncated: tf.Tensor  # [T, B] bool
+    mask: tf.Tensor | None = None  # [T, B] float32, episodic collectors only: 1 inside each env's episode
     episode_returns: list[float] = field(default_factory=list)  # episodes finished during this rollout
     episode_lengths: list[int] = field(default_factory=list)
 
     @property
     def num_steps(self) -> int:
+        """Environment steps the rollout holds (with a mask: the steps inside the episodes)."""
+        if self.mask is not None:
+            return int(tf.reduce_sum(self.mask))
         return int(self.rewards.shape[0]) * int(self.rewards.shape[1])
 
 
@@ -164,7 +176,8 @@ class RolloutCollector:
 
     The policy forward pass (sampling, log-prob, value, observation-statistics update) is one compiled
     `tf.function`. Sampling uses stateless seeds drawn from `self.generator`, a `tf.random.Generator`
-    that is checkpointed with the run, so a seeded run is reproducible.
+    that is checkpointed with the run, so a seeded run is reproducible. `episodic=True`: each rollout is
+    one whole episode per environment (module docstring), of at most `num_steps` steps.
     """
 
     def __init__(
@@ -175,8 +188,10 @@ class RolloutCollector:
         num_steps: int,
         seed: int,
         reward_scaler: RewardScaler | None = None,
+        episodic: bool = False,
     ) -> None:
-        self._set_up(env, env.num_envs, int(env.single_observation_space.shape[0]), model, num_steps, seed, reward_scaler)
+        self._set_up(env, env.num_envs, int(env.single_observation_space.shape[0]), model, num_steps, seed,
+                     reward_scaler, episodic)  # fmt: skip
         if not self.discrete:
             self.action_low = np.asarray(model.action_spec.low, np.float32)
             self.action_high = np.asarray(model.action_spec.high, np.float32)
@@ -185,7 +200,7 @@ class RolloutCollector:
         self._running_lengths = np.zeros(env.num_envs, np.int64)
 
     def _set_up(self, env: Any, num_envs: int, observation_size: int, model: Any, num_steps: int, seed: int,
-                reward_scaler: RewardScaler | None) -> None:  # fmt: skip
+                reward_scaler: RewardScaler | None, episodic: bool) -> None:  # fmt: skip
         """What every collector keeps: the environments, the policy's side, the sampling generator."""
         if num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {num_steps}")
@@ -196,6 +211,8 @@ class RolloutCollector:
         self.num_steps = num_steps
         self.seed = seed
         self.reward_scaler = reward_scaler
+        self.episodic = episodic
+        self.statistics_steps = 1 if episodic else num_steps  # rows of the episode statistics of a rollout
         self.generator = tf.random.Generator.from_seed(seed)
         self.discrete = model.action_spec.kind == "discrete"
         self._action_dtype = tf.int32 if self.discrete else tf.float32
@@ -221,8 +238,11 @@ class RolloutCollector:
         return self.collect_graph_and_last(first_observations)[0]
 
     def collect_graph_and_last(self, first_observations: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """:meth:`collect_graph` and s_T [B, obs_dim], where the next rollout starts."""
-        num_envs, num_steps = self.num_envs, self.num_steps
+        """:meth:`collect_graph` and s_T [B, obs_dim], where the next rollout starts. An episodic collector
+        starts fresh episodes instead of `first_observations`, and stops once every one has ended."""
+        num_envs, num_steps, episodic = self.num_envs, self.num_steps, self.episodic
+        if episodic:
+            first_observations = self._begin_episodes_graph()
         arrays = {
             name: tf.TensorArray(dtype, size=num_steps, element_shape=shape)
             for name, dtype, shape in [
@@ -236,16 +256,21 @@ class RolloutCollector:
                 ("final_observations", tf.float32, [num_envs, self.observation_size]),
                 ("episode_returns", tf.float64, [num_envs]),  # the return of an episode that ended at t, else NaN
                 ("episode_lengths", tf.int32, [num_envs]),  # its length, else 0
+                ("mask", tf.float32, [num_envs]),  # 1 while step t is in the env's first episode (episodic)
             ]
         }
         names = list(arrays)
 
-        def one_step(t, observations, *written):
+        def one_step(t, observations, alive, *written):
             actions, log_probs, values = self._act_graph(observations)
             (next_observations, rewards, terminated, truncated, final_observations, episode_returns,
              episode_lengths) = self._step_graph(actions)  # fmt: skip
+            ended = tf.ensure_shape(terminated | truncated, [num_envs])  # [B]
             if self.reward_scaler is not None:  # scaled for training; episode statistics keep the raw ones
-                rewards = self.reward_scaler(tf.ensure_shape(rewards, [num_envs]), terminated | truncated)
+                rewards = self.reward_scaler(tf.ensure_shape(rewards, [num_envs]), ended)
+            if episodic:  # only the first episode of each environment is the rollout's
+                episode_returns = tf.where(alive, episode_returns, tf.constant(np.nan, tf.float64))
+                episode_lengths = tf.where(alive, episode_lengths, tf.zeros_like(episode_lengths))
             step = dict(
                 observations=observations,
                 actions=actions,
@@ -257,19 +282,33 @@ class RolloutCollector:
                 final_observations=final_observations,
                 episode_returns=episode_returns,
                 episode_lengths=episode_lengths,
+                mask=tf.cast(alive, tf.float32),
             )
             written = [
                 array.write(t, tf.ensure_shape(step[name], array.element_shape))
                 for name, array in zip(names, written)
             ]
             next_observations = tf.ensure_shape(next_observations, [num_envs, self.observation_size])
-            return (t + 1, next_observations, *written)
+            return (t + 1, next_observations, alive & ~ended, *written)
 
-        _, observations, *written = tf.while_loop(
-            lambda t, *_: t < num_steps, one_step, (tf.constant(0), first_observations, *arrays.values())
+        def go_on(t, observations, alive, *written):  # an episodic rollout ends when every episode has
+            return tf.logical_and(t < num_steps, tf.reduce_any(alive)) if episodic else t < num_steps
+
+        _, observations, _, *written = tf.while_loop(
+            go_on, one_step, (tf.constant(0), first_observations, tf.ones([num_envs], tf.bool), *arrays.values())
         )
         arrays = dict(zip(names, written))
-        rollout = {name: array.stack() for name, array in arrays.items()}  # [T, B, ...]
+        # [T, B, ...]; the steps an episodic rollout did not take (it stopped early) are zeros, mask 0
+        rollout = {name: array.stack() for name, array in arrays.items()}
+        if episodic:  # [T, B] -> [1, B]: each environment's one episode (NaN / 0 where T cut it)
+            returns = rollout["episode_returns"]  # [T, B]: NaN, or 0 where not stepped
+            ended = (rollout["mask"] > 0) & ~tf.math.is_nan(returns)  # at most one step per environment
+            rollout["episode_returns"] = tf.where(
+                tf.reduce_any(ended, 0), tf.reduce_sum(tf.where(ended, returns, 0.0), 0), np.nan
+            )[None]
+            rollout["episode_lengths"] = tf.reduce_sum(rollout["episode_lengths"], 0)[None]
+        else:
+            del rollout["mask"]
         last_values = tf.cast(self.model.value(observations), tf.float32)  # V(s_T) [B]
         final_values = tf.reshape(  # V(final observation) of every step; used only where truncated
             self.model.value(tf.reshape(rollout.pop("final_observations"), [-1, self.observation_size])),
@@ -280,6 +319,18 @@ class RolloutCollector:
         next_values = tf.concat([rollout["values"][1:], last_values[None]], axis=0)
         rollout["next_values"] = tf.where(rollout["truncated"], final_values, next_values)
         return rollout, observations
+
+    def _begin_episodes_graph(self) -> tf.Tensor:
+        """Fresh episodes in every environment, from a seed drawn from `generator` (so a seeded run, and a
+        resumed one, draws the same); returns s_0 [B, obs_dim]. Graph ops; here gymnasium resets them."""
+        seed = self.generator.uniform_full_int([], dtype=tf.int32)
+        observations = tf.numpy_function(self._reset_environments, [seed], tf.float32, stateful=True)
+        self._reset_return_scaling()
+        return tf.ensure_shape(observations, [self.num_envs, self.observation_size])
+
+    def _reset_return_scaling(self) -> None:
+        if self.reward_scaler is not None:  # a fresh episode's discounted return starts at 0
+            self.reward_scaler.discounted_returns.assign(tf.zeros_like(self.reward_scaler.discounted_returns))
 
     def _step_graph(self, actions: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """One step of every environment from inside the graph: (s_{t+1} [B, obs_dim], r_t [B] float32,
@@ -319,6 +370,14 @@ class RolloutCollector:
         return (self._observations, rewards, terminated, truncated, final_observations, episode_returns,
                 episode_lengths)  # fmt: skip
 
+    def _reset_environments(self, seed: np.ndarray) -> np.ndarray:
+        try:
+            self.reset(seed=int(seed) % 2**31, reward_scaler=False)
+        except Exception as error:  # kept, so that `run` raises it as itself
+            self.failure = error
+            raise
+        return self._observations
+
     def _check_finite(self, observations: Any, where: str) -> None:
         observations = np.asarray(observations)
         if not np.all(np.isfinite(observations)):
@@ -339,14 +398,15 @@ class RolloutCollector:
         """Before training (again): gymnasium's environments start fresh episodes from `seed`."""
         self.reset(seed=seed)
 
-    def reset(self, seed: int | None = None) -> None:
-        """Reset every environment (env i gets seed + i) and the running episode statistics."""
+    def reset(self, seed: int | None = None, reward_scaler: bool = True) -> None:
+        """Reset every environment (env i gets seed + i), the running episode statistics and (unless
+        `reward_scaler` is false) the reward scaler's discounted returns."""
         observations, _ = self.env.reset(seed=self.seed if seed is None else seed)
         self._check_finite(observations, "reset")
         self._observations = np.asarray(observations, np.float32)
         self._running_returns[:] = 0.0
         self._running_lengths[:] = 0
-        if self.reward_scaler is not None:
+        if self.reward_scaler is not None and reward_scaler:
             self.reward_scaler.reset()
 
     @functools.cached_property
@@ -361,7 +421,7 @@ class RolloutCollector:
 
     def collect(self) -> Rollout:
         """T steps of every environment under the current policy, as one :class:`Rollout`."""
-        rollout = self.run(self._collect)
+        rollout = self.run(self._collect)  # an episodic collector: whole episodes, with their mask
         returns, lengths = finished_episodes(rollout.pop("episode_returns"), rollout.pop("episode_lengths"))
         return Rollout(**rollout, episode_returns=returns.tolist(), episode_lengths=lengths.tolist())
 
@@ -400,8 +460,9 @@ class InGraphRolloutCollector(RolloutCollector):
         num_steps: int,
         seed: int,
         reward_scaler: RewardScaler | None = None,
+        episodic: bool = False,
     ) -> None:
-        self._set_up(env, num_envs, env.observation_size, model, num_steps, seed, reward_scaler)  # env: tf_gae.envs
+        self._set_up(env, num_envs, env.observation_size, model, num_steps, seed, reward_scaler, episodic)  # tf_gae.envs
         if not self.discrete:
             self.action_low = tf.constant(model.action_spec.low, tf.float32)
             self.action_high = tf.constant(model.action_spec.high, tf.float32)
@@ -426,6 +487,20 @@ class InGraphRolloutCollector(RolloutCollector):
         """Nothing: the episodes go on from the state the collector holds (made at construction, or restored
         from a checkpoint)."""
 
+    def _start_episodes(self, seed: object) -> tf.Tensor:
+        """New episodes in every environment, drawn from the stateless `seed`, and fresh sums; returns s_0."""
+        state, observations = self.env.reset(seed, self.num_envs)
+        self.physics.assign(state.physics)
+        self.elapsed.assign(state.elapsed)
+        self.observations.assign(observations)
+        self.running_returns.assign(tf.zeros_like(self.running_returns))
+        self.running_lengths.assign(tf.zeros_like(self.running_lengths))
+        self._reset_return_scaling()
+        return observations
+
+    def _begin_episodes_graph(self) -> tf.Tensor:
+        return self._start_episodes(self.generator.uniform_full_int([2], dtype=tf.int32))
+
     def _step_graph(self, actions: tf.Tensor) -> tuple[tf.Tensor, ...]:
         env_actions = actions if self.discrete else tf.clip_by_value(actions, self.action_low, self.action_high)
         reset_seed = self.generator.uniform_full_int([2], dtype=tf.int32)  # for the episodes that start now
@@ -448,14 +523,7 @@ class InGraphRolloutCollector(RolloutCollector):
 
     def reset(self, seed: int | None = None) -> None:
         """New episodes in every environment, drawn from `seed` (default the collector's), and fresh sums."""
-        state, observations = self.env.reset(self.seed if seed is None else seed, self.num_envs)
-        self.physics.assign(state.physics)
-        self.elapsed.assign(state.elapsed)
-        self.observations.assign(observations)
-        self.running_returns.assign(tf.zeros_like(self.running_returns))
-        self.running_lengths.assign(tf.zeros_like(self.running_lengths))
-        if self.reward_scaler is not None:
-            self.reward_scaler.reset()
+        self._start_episodes(self.seed if seed is None else seed)
 
     def run(self, graph: Callable[..., Any], *args: Any) -> Any:
         return graph(self.observations.read_value(), *args)

@@ -219,14 +219,14 @@ def sweep(
         [f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"]
         + [f"{len(values)} {_SYMBOLS.get(name, name)}" for name, values in grid.items()]
     )
-    say(
-        f"{len(plan)} agents ({shape}) of {algo} on {env}, {first.total_steps:,} env steps each "
-        f"({first.num_envs} envs × {first.n_steps} steps){'' if out is None else f', into {out}'}"
-    )
     from tf_gae.trainers import ALGORITHMS
 
     trainer_class = ALGORITHMS[algo][1]
     host = trainer_class(first)  # its program is compiled on its first call and serves every agent
+    say(
+        f"{len(plan)} agents ({shape}) of {algo} on {env}, {host.planned_steps:,} env steps each "
+        f"({host.describe_rollout()} per update){'' if out is None else f', into {out}'}"
+    )
     agents: list[SweepAgent] = []
     try:
         for index, ((settings, seed), config) in enumerate(zip(plan, configs)):

@@ -40,6 +40,7 @@ from tf_gae.rollout import (
     check_env_id,
     finished_episodes,
     make_vector_env,
+    registered_spec,
 )
 
 __all__ = [
@@ -143,12 +144,18 @@ def build_model(config: TrainerConfig, network: Any = None) -> Any:
     )
 
 
-def explained_variance(predictions: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """1 − Var[targets − predictions] / Var[targets]: 1 is perfect, 0 is no better than a constant."""
-    target_variance = tf.math.reduce_variance(targets)
-    return tf.where(
-        target_variance > 0, 1.0 - tf.math.reduce_variance(targets - predictions) / target_variance, np.nan
-    )
+def explained_variance(predictions: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+    """1 − Var[targets − predictions] / Var[targets]: 1 is perfect, 0 is no better than a constant. [N] each;
+    `mask` [N] bool: over those entries only."""
+
+    def variance(x):  # population variance over the entries of the mask
+        if mask is None:
+            return tf.math.reduce_variance(x)
+        mean = losses.weighted_mean(x, mask)
+        return losses.weighted_mean(tf.square(x - mean), mask)
+
+    target_variance = variance(targets)
+    return tf.where(target_variance > 0, 1.0 - variance(targets - predictions) / target_variance, np.nan)
 
 
 class Trainer:
@@ -181,33 +188,61 @@ class Trainer:
             else:
                 self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
             self.optimizer.build(self.model.trainable_variables)
-        # every gradient step of this trainer: ∇L, clip to max_grad_norm, apply unless non-finite
+        self.episodic = config.episodic  # REINFORCE: whole episodes of different lengths, masked to size T
+        # every gradient step of this trainer: ∇L, clip to max_grad_norm, apply unless non-finite; an episodic
+        # batch's losses are means over the steps inside episodes, however the replicas' shards split them
         self.learner = Learner(
             self.model.trainable_variables, self.optimizer, max_grad_norm=config.max_grad_norm, strategy=strategy,
-            seed=config.seed,
+            seed=config.seed, **(dict(reduction="token_sum", weights_key="mask") if self.episodic else {}),
         )
+        self.rollout_steps = self._rollout_steps(config)  # T
         if strategy is not None:
             fix = "choose num_envs × n_steps (and PPO's minibatch_size) divisible by the number of replicas"
             check_even_split(self.gradient_batch_sizes(), strategy, fix)
         gamma = self.hyperparameters["gamma"]
         reward_scaler = RewardScaler(config.num_envs, gamma) if config.normalize_rewards else None
+        collecting = dict(num_steps=self.rollout_steps, seed=config.seed, reward_scaler=reward_scaler,
+                          episodic=self.episodic)  # fmt: skip
         if config.backend == "tensorflow":  # the task in TensorFlow ops: the rollout never leaves the graph
             self.env = tf_gae.envs.make(config.env_id)
-            self.collector = InGraphRolloutCollector(
-                self.env, config.num_envs, self.model, num_steps=config.n_steps, seed=config.seed,
-                reward_scaler=reward_scaler,
-            )  # fmt: skip
+            self.collector = InGraphRolloutCollector(self.env, config.num_envs, self.model, **collecting)
         else:
             self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
-            self.collector = RolloutCollector(
-                self.env, self.model, num_steps=config.n_steps, seed=config.seed, reward_scaler=reward_scaler
-            )
+            self.collector = RolloutCollector(self.env, self.model, **collecting)
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
         # Training iterations (rollout, GAE, losses, optimizer step, counters) run as ONE graph call for all
         # the updates between two progress rows (`_iterate`, traced on first use). On this project's 2-core
         # machines a graph call costs ~0.2 ms of dispatch, as much as A2C's whole optimizer step.
+
+    @staticmethod
+    def _rollout_steps(config: TrainerConfig) -> int:
+        """T, the steps per environment of a rollout: `n_steps`; for an episodic configuration with n_steps 0,
+        the environment's time limit, by which every episode has ended."""
+        if config.n_steps or not config.episodic:
+            return config.n_steps
+        spec = registered_spec(config.env_id)  # registered: building the model checked the id
+        limit = None if spec is None else spec.max_episode_steps
+        if not limit:
+            raise ConfigError(
+                f"--n-steps must be ≥ 1 for {config.env_id}: {config.env_id} has no time limit, and whole episodes "
+                "need a longest one to wait for (e.g. --n-steps 1000; an episode is cut there)"
+            )
+        return int(limit)
+
+    @property
+    def planned_steps(self) -> int:
+        """The env steps the run takes in all: whole rollouts within total_steps; for whole episodes,
+        total_steps (the last update ends past it by less than a batch of episodes)."""
+        config = self.config
+        return config.total_steps if self.episodic else config.num_updates * config.steps_per_update
+
+    def describe_rollout(self) -> str:
+        """What one update trains on, in words: '8 envs × 5 steps' or '8 whole episodes (≤ 500 steps)'."""
+        if self.episodic:
+            return f"{self.config.num_envs} whole episodes (≤ {self.rollout_steps} steps)"
+        return f"{self.config.num_envs} envs × {self.config.n_steps} steps"
 
     @property
     def compiles_whole_call(self) -> bool:
@@ -226,7 +261,7 @@ class Trainer:
         whole_program = self._in_graph_xla and self.compiles_whole_call
         observation_spec = tf.TensorSpec([self.config.num_envs, self.collector.observation_size], tf.float32)
         return tf.function(self._iterate_graph, jit_compile=whole_program).get_concrete_function(
-            observation_spec, tf.TensorSpec([], tf.int32)
+            observation_spec, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)
         )
 
     @functools.cached_property
@@ -237,12 +272,16 @@ class Trainer:
 
     @property
     def updates_per_row(self) -> int:
-        """Updates between two progress rows: the most one training call runs."""
-        return max(1, round(self.config.log_every_steps / self.config.steps_per_update))
+        """Updates between two progress rows: the most one training call runs. Whole episodes take at least
+        one step each, so log_every_steps / num_envs updates always reach the next row."""
+        config = self.config
+        if self.episodic:
+            return -(-config.log_every_steps // config.num_envs)  # ⌈log_every_steps / B⌉
+        return max(1, round(config.log_every_steps / config.steps_per_update))
 
     def gradient_batch_sizes(self) -> list[int]:
-        """The numbers of samples one gradient step sees: the whole rollout, num_envs × n_steps."""
-        return [self.config.steps_per_update]
+        """The numbers of samples one gradient step sees: the whole rollout, num_envs × T."""
+        return [self.config.num_envs * self.rollout_steps]
 
     # ------------------------------------------------------------------ checkpointing
 
@@ -289,7 +328,7 @@ class Trainer:
         def flatten_float(x):
             return tf.cast(flatten(x), dtype)
 
-        return dict(
+        batch = dict(
             observations=tf.reshape(observations, [-1, observations.shape[-1]]),  # [N, obs_dim]
             actions=flatten(actions),  # [N] or [N, act_dim]
             log_probs=flatten_float(rollout_tensors["log_probs"]),  # [N]
@@ -297,12 +336,15 @@ class Trainer:
             advantages=flatten_float(advantages),  # [N]
             returns=flatten_float(returns),  # [N]
         )
+        if "mask" in rollout_tensors:  # whole episodes: 1 for the steps inside them [N]
+            batch["mask"] = flatten_float(rollout_tensors["mask"])
+        return batch
 
     raw_metric_names: tuple[str, ...] = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
     """The scalars :meth:`_update_graph` returns, in the order :meth:`_iterate_graph` sums them."""
 
     def _iterate_graph(
-        self, observations: tf.Tensor, num_updates: tf.Tensor
+        self, observations: tf.Tensor, num_updates: tf.Tensor, step_limit: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """`num_updates` (at most `updates_per_row`) times: collect a rollout (from `observations` [B, obs_dim]
         first, then from where the last one stopped), update on it, count it. Returns each raw metric summed
@@ -310,9 +352,10 @@ class Trainer:
         `episode_returns[u, t, b]` the return of the episode that ended at step t of rollout u in environment
         b, NaN where none ended (and for u ≥ num_updates), `episode_lengths` its length; and whether every
         weight and statistic is still finite. Every shape is fixed, so that with environments in the graph
-        the whole call compiles as one XLA program."""
+        the whole call compiles as one XLA program. With whole episodes the statistics are [U, 1, B], and
+        the call also stops once env_steps reaches `step_limit` (a segment's steps are known in advance)."""
         config = self.config
-        buffer_shape = [self.updates_per_row, config.n_steps, config.num_envs]  # [U, T, B]
+        buffer_shape = [self.updates_per_row, self.collector.statistics_steps, config.num_envs]  # [U, T or 1, B]
 
         def one_update(index, observations, sums, episode_returns, episode_lengths):
             rollout_tensors, last_observations = self._collect_in_call(observations)
@@ -320,7 +363,10 @@ class Trainer:
             if set(metrics) != set(self.raw_metric_names):
                 raise TypeError(f"{type(self).__name__}._update_graph returned {sorted(metrics)}, not raw_metric_names")
             self.updates.assign_add(1)
-            self.env_steps.assign_add(config.steps_per_update)
+            if self.episodic:  # the steps inside the episodes
+                self.env_steps.assign_add(tf.cast(tf.reduce_sum(rollout_tensors["mask"]), tf.int64))
+            else:
+                self.env_steps.assign_add(config.steps_per_update)
             values = tf.stack([tf.cast(metrics[name], tf.float32) for name in self.raw_metric_names])
             at = [[index]]  # row `index` of the [U, T, B] buffers
             episode_returns = tf.tensor_scatter_nd_update(episode_returns, at, rollout_tensors["episode_returns"][None])
@@ -329,9 +375,10 @@ class Trainer:
 
         start = (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names)]),
                  tf.fill(buffer_shape, tf.constant(np.nan, tf.float64)), tf.zeros(buffer_shape, tf.int32))  # fmt: skip
-        _, _, sums, episode_returns, episode_lengths = tf.while_loop(
-            lambda index, *_: index < tf.minimum(num_updates, self.updates_per_row), one_update, start
-        )
+        def go_on(index, *_):
+            return (index < tf.minimum(num_updates, self.updates_per_row)) & (self.env_steps < step_limit)
+
+        _, _, sums, episode_returns, episode_lengths = tf.while_loop(go_on, one_update, start)
         return sums, episode_returns, episode_lengths, self.state_is_finite_graph()
 
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -347,13 +394,14 @@ class Trainer:
     def _gradient_step_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
         batch = self.flat_batch(rollout_tensors)
+        inside = batch["mask"] > 0 if "mask" in batch else None  # [N]: the steps inside episodes, if masked
         if config.normalize_advantages:  # over the whole batch, before any split over replicas
-            batch["advantages"] = normalize_advantages(batch["advantages"])
+            batch["advantages"] = normalize_advantages(batch["advantages"], mask=inside)
         loss, metrics, grad_norm, _ = self.learner.step(self._losses, batch)
         return dict(
             loss=loss,
             **metrics,
-            explained_variance=explained_variance(batch["values"], batch["returns"]),
+            explained_variance=explained_variance(batch["values"], batch["returns"], inside),
             grad_norm=grad_norm,
         )
 
@@ -362,17 +410,18 @@ class Trainer:
         config = self.config
         distribution, values = self.model.policy_and_value(batch["observations"])
         log_probs = distribution.log_prob(batch["actions"])  # [N]
+        weights = batch.get("mask")  # whole episodes: means over the steps inside them [N]; else None
         # L_policy = −mean[log π(a_t|s_t) Â_t]; Â is a constant here (gae stops its gradient).
-        policy_loss = losses.policy_gradient_loss(log_probs, batch["advantages"])
+        policy_loss = losses.policy_gradient_loss(log_probs, batch["advantages"], weights)
         # L_value = mean[(V(s_t) − R^λ_t)²]
-        value_loss = losses.value_loss(values, batch["returns"])
-        entropy = losses.mean_entropy(distribution.entropy())
+        value_loss = losses.value_loss(values, batch["returns"], weights=weights)
+        entropy = losses.mean_entropy(distribution.entropy(), weights)
         loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
         return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 
     @staticmethod
     def rollout_tensors(rollout: Rollout) -> dict[str, tf.Tensor]:
-        return dict(
+        tensors = dict(
             observations=rollout.observations,
             actions=rollout.actions,
             rewards=rollout.rewards,
@@ -382,6 +431,9 @@ class Trainer:
             truncated=rollout.truncated,
             log_probs=rollout.log_probs,
         )
+        if rollout.mask is not None:
+            tensors["mask"] = rollout.mask
+        return tensors
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         """One update on a rollout from `self.collector.collect()` (the training loop fuses the two)."""
@@ -470,7 +522,6 @@ class Trainer:
         progress row; the caller writes it and then saves the checkpoint, in that order. `should_stop` is
         asked between graph calls (after any row): when it says yes, KeyboardInterrupt is raised there."""
         config = self.config
-        updates_per_row = self.updates_per_row
         start_update = int(self.updates.numpy())
         # gymnasium's environments cannot be checkpointed: a resumed run starts fresh episodes, with a seed that
         # depends on where it is so that resumed runs are reproducible too. In-graph environments are in the
@@ -485,23 +536,26 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         started = time.perf_counter()
-        update = start_update  # updates completed
-        while update < config.num_updates:
+        update, env_steps = start_update, int(self.env_steps.numpy())  # completed
+        while not self._finished(update, env_steps):
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
-            row_end = min((update // updates_per_row + 1) * updates_per_row, config.num_updates)
             # All updates up to the next row in one graph call; the first call of a run does one update
             # alone (it pays the graph's one-time initialisation, so later calls measure steady training).
-            chunk = 1 if update == start_update else row_end - update
-            span = f"{update + 1}" if chunk == 1 else f"{update + 1}–{update + chunk}"
+            num_updates, step_limit = self._next_call(update, env_steps, first=update == start_update)
             try:
                 raw_sums, episode_returns, episode_lengths, state_finite = self.collector.run(
-                    self._iterate, tf.constant(chunk)
+                    self._iterate, tf.constant(num_updates), tf.constant(step_limit, tf.int64)
                 )
                 episode_returns, episode_lengths = finished_episodes(episode_returns, episode_lengths)  # [K] each
                 episode_returns, episode_lengths = episode_returns.tolist(), episode_lengths.tolist()
             except NonFiniteObservation as error:
+                span = f"{update + 1}" if num_updates == 1 else f"{update + 1}–{update + num_updates}"
                 raise TrainingDiverged(f"{error} (during update {span}); the last good checkpoint is kept") from None
+            previous_env_steps = env_steps
+            chunk = int(self.updates.numpy()) - update  # the updates the call ran
+            env_steps = int(self.env_steps.numpy())
+            span = f"{update + 1}" if chunk == 1 else f"{update + 1}–{update + chunk}"
             raw = dict(zip(self.raw_metric_names, raw_sums.numpy().tolist()))
             metrics = self.finish_metrics(raw, num_updates=chunk, updates=span)
             self.check_state_finite(span, bool(state_finite))
@@ -514,10 +568,10 @@ class Trainer:
             recent_returns.extend(episode_returns)
             recent = float(np.mean(recent_returns)) if recent_returns else math.nan
             if on_update is not None:
-                on_update(int(self.env_steps.numpy()), recent)
-            if update % updates_per_row == 0 or update == config.num_updates:
+                on_update(env_steps, recent)
+            if self._row_due(update, previous_env_steps, env_steps):
                 row = dict(
-                    env_steps=int(self.env_steps.numpy()),
+                    env_steps=env_steps,
                     updates=int(self.updates.numpy()),
                     wall_time_s=time.perf_counter() - started,
                     episode_return_mean=float(np.mean(returns)) if returns else math.nan,
@@ -529,6 +583,34 @@ class Trainer:
                 if on_row is not None:
                     on_row(row)
                 returns, lengths, sums, count = [], [], {}, 0
+
+    _NO_STEP_LIMIT = 2**62  # a segment's call is bounded by its number of updates alone
+
+    def _finished(self, updates: int, env_steps: int) -> bool:
+        """Whether the run has spent its budget: whole rollouts within total_steps, or (whole episodes) the
+        steps themselves."""
+        if self.episodic:
+            return env_steps >= self.config.total_steps
+        return updates >= self.config.num_updates
+
+    def _next_call(self, updates: int, env_steps: int, first: bool) -> tuple[int, int]:
+        """(most updates, env-step limit) of the next training call: up to the next progress row, or a single
+        update for the first call of a run. Rows come every updates_per_row updates, or (whole episodes,
+        whose steps are not known in advance) every time env_steps passes a multiple of log_every_steps."""
+        config = self.config
+        if self.episodic:
+            next_row = (env_steps // config.log_every_steps + 1) * config.log_every_steps
+            return (1 if first else self.updates_per_row), min(next_row, config.total_steps)
+        row_end = min((updates // self.updates_per_row + 1) * self.updates_per_row, config.num_updates)
+        return (1 if first else row_end - updates), self._NO_STEP_LIMIT
+
+    def _row_due(self, updates: int, previous_env_steps: int, env_steps: int) -> bool:
+        """Whether the call that just ended, at `updates` / `env_steps`, ends a progress row."""
+        if self._finished(updates, env_steps):
+            return True
+        if self.episodic:
+            return env_steps // self.config.log_every_steps > previous_env_steps // self.config.log_every_steps
+        return updates % self.updates_per_row == 0
 
     def close(self) -> None:
         self.env.close()
