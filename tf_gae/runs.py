@@ -27,6 +27,7 @@ import math
 import os
 import platform
 import re
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -283,7 +284,7 @@ class RunCheckpoints:
         """Write checkpoint `number` (the update count), then rotate out the oldest beyond max_to_keep."""
         self.folder.mkdir(exist_ok=True)
         prefix = self.prefix(number)
-        self.checkpoint.write(str(prefix))
+        _compiled_write(self.checkpoint)(tf.constant(str(prefix)))
         kept = self.numbers()[-self.max_to_keep :]
         names = "".join(f'all_model_checkpoint_paths: "ckpt-{n}"\n' for n in kept)
         _atomic_write_text(self.folder / self.STATE_FILE, f'model_checkpoint_path: "ckpt-{kept[-1]}"\n{names}')
@@ -322,6 +323,25 @@ class RunCheckpoints:
                 f"no checkpoint in {self.folder} reads back ({'; '.join(notes)}); the run cannot be resumed: start a new run"
             )
         return None, notes
+
+
+_COMPILED_WRITES: dict[int, Any] = {}  # id(checkpoint) -> its write as a tf.function, while it lives
+
+
+def _compiled_write(checkpoint: tf.train.Checkpoint) -> Callable[[tf.Tensor], Any]:
+    """`checkpoint.write(prefix)` as one graph call, traced on first use and kept while the checkpoint lives.
+
+    Eager `write` gathers the objects and serialises their graph in Python on every save; traced once,
+    a save runs only the save and merge ops, with the same files and the same atomic temp-then-merge
+    (tests/test_run_directory_trust.py reads them back). The checkpoint's objects never change after it is
+    made (the trainers build theirs once), so one trace serves every save."""
+    key = id(checkpoint)
+    write = _COMPILED_WRITES.get(key)
+    if write is None:
+        reference = weakref.ref(checkpoint)  # the cache must not keep the checkpoint alive
+        write = _COMPILED_WRITES[key] = tf.function(lambda prefix: reference().write(prefix))
+        weakref.finalize(checkpoint, _COMPILED_WRITES.pop, key, None)
+    return write
 
 
 def _first_line(error: BaseException) -> str:

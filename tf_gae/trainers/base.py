@@ -212,6 +212,7 @@ class Trainer:
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
+        self._checkpoint: tf.train.Checkpoint | None = None  # made on first use (checkpoint())
         # Training iterations (rollout, GAE, losses, optimizer step, counters) run as ONE graph call for all
         # the updates between two progress rows (`_iterate`, traced on first use). On this project's 2-core
         # machines a graph call costs ~0.2 ms of dispatch, as much as A2C's whole optimizer step.
@@ -286,7 +287,13 @@ class Trainer:
     # ------------------------------------------------------------------ checkpointing
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        """Everything a resumed run needs: weights, optimizer slots, counters, the sampling and shuffling RNGs."""
+        """Everything a resumed run needs: weights, optimizer slots, counters, the sampling and shuffling RNGs.
+        One object per trainer (its parts never change), so that its compiled save is traced once."""
+        if self._checkpoint is None:
+            self._checkpoint = self._make_checkpoint()
+        return self._checkpoint
+
+    def _make_checkpoint(self) -> tf.train.Checkpoint:
         parts = dict(
             model=self.model,
             optimizer=self.optimizer,
