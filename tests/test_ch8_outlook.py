@@ -43,7 +43,7 @@ def test_kernel_cost_grows_with_the_workload(quick):
 def test_strategy_update_equals_single_device_update(quick):
     _, stdout, _ = quick
     rows = _rows(stdout, "## 2.")
-    assert [row[0].strip() for row in rows] == ["a2c", "ppo", "lm_ppo"]
+    assert [row[0].strip() for row in rows] == ["a2c", "reinforce", "ppo", "lm_ppo"]
     for row in rows:
         assert int(row[1]) == 2
         # float64 rounding is ~1e-14 of scale; a wrong reduction is ~0.3 (ch8.STRATEGY_TOLERANCE says why)
@@ -67,5 +67,5 @@ def test_environment_table_and_agents(quick):
 
 
 def test_an_unknown_algorithm_for_the_strategy_demonstration_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match=r"algo must be one of \('a2c', 'ppo', 'lm_ppo'\), got 'sac'"):
+    with pytest.raises(ValueError, match=r"algo must be one of \('a2c', 'reinforce', 'ppo', 'lm_ppo'\), got 'sac'"):
         ch8.strategy_equivalence("sac")
