@@ -1,25 +1,28 @@
 """Chapter 5 — the article's TensorFlow project, done right (the article's section 5).
 
 Run it:  python -m chapters.ch5_practice [--quick] [--out DIR] [--seed S] [--workers N] [--cache DIR]
-README figures:  python -m chapters.ch5_practice --out docs/figures      (the full study, ~15 min on 2 cores)
+README figures:  python -m chapters.ch5_practice --out docs/figures      (the full study, about 5 min on 2 cores)
 
 The article's section 5 promises a TensorFlow project and shows code that does not run. This chapter is
 that project, on the library's trainers, measured the way the field measures agents: several seeds,
-deterministic evaluation at fixed budgets, mean ± spread, and the numbers written down.
+deterministic evaluation at fixed budgets, median and interquartile range, and the numbers written down.
 
   1. The code path of one update, with the library's lines named (printed first, with the numbers of
      one real A2C update): rollout → tf_gae.gae → losses → optimizer step.
   2. REINFORCE-with-baseline (λ = 1), A2C with GAE (λ = 0.95) and PPO with GAE (λ = 0.8, RL Zoo's
-     settings) on CartPole-v1 and Acrobot-v1, 5 seeds each; every 5,120 env steps the policy's mode is
-     evaluated on 20 seeded episodes (figure: mean ± std over seeds).
+     settings) on CartPole-v1 and Acrobot-v1, 20 seeds each; every 5,120 env steps the policy's mode is
+     evaluated on 20 episodes with the task in the graph (tf_gae.evaluation; figure: median and
+     interquartile range over seeds).
   3. A λ sweep for A2C at γ = 0.99, λ ∈ {0, 0.5, 0.8, 0.9, 0.95, 0.98, 1}: the area under the learning
      curve (mean evaluation return over training) and the env steps until the evaluation first reaches
      the task's threshold (475 on CartPole-v1, −100 on Acrobot-v1). The GAE paper (§6.3.1, cart-pole with
      TRPO) found intermediate λ, about 0.92–0.98, learned fastest; the chapter says whether our runs agree.
   4. A markdown table of final returns, steps to solve and areas.
 
-Runs go to `--workers` processes (default: one per core) and each finished run is cached as JSON under
-`--cache`, so an interrupted study resumes where it stopped.
+The runs of one algorithm on one task (every seed and every λ) go through one compiled program, as
+tf_gae.sweep's agents do: each run's fresh state is loaded into a host trainer and trained there. The
+groups go to `--workers` processes (default: one per core) and each finished group is cached as JSON
+under `--cache`, so an interrupted study resumes where it stopped.
 
 References: Schulman, Moritz, Levine, Jordan, Abbeel, "High-Dimensional Continuous Control Using
 Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (§6.3.1, Fig. 3); Mnih et al. 2016
@@ -52,7 +55,9 @@ __all__ = [
     "LAMBDAS",
     "ALGORITHMS",
     "study_jobs",
-    "run_job",
+    "study_groups",
+    "group_key",
+    "run_group",
     "on_grid",
     "run_study",
     "area_under_curve",
@@ -68,7 +73,7 @@ __all__ = [
 FIGURE_NAMES = ("ch5_learning_curves.png", "ch5_lambda_sweep.png")
 TABLE_NAME = "ch5_results.md"
 EVAL_SEED = 10_000
-NUM_SEEDS = 5
+NUM_SEEDS = 20
 LAMBDAS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 1.0)
 """The λ of the sweep (A2C, γ = 0.99)."""
 QUICK_LAMBDAS = (0.0, 0.95, 1.0)
@@ -147,14 +152,46 @@ def _trainer(job: Job) -> Any:
     return trainer_class(config)
 
 
-def run_job(job: Job) -> dict[str, Any]:
-    """Train `job`, evaluating the policy's mode on `eval_episodes` seeded episodes at step 0 and after every
-    `eval_every` env steps. Returns the evaluation curve, the training rows and the seconds spent."""
-    from tf_gae.runs import episode_returns, mode_policy
+def study_groups(jobs: Sequence[Job]) -> list[list[Job]]:
+    """The jobs one compiled program runs: the same algorithm on the same task (seed and λ are variables of
+    the program, tf_gae.sweep's mechanism), largest group first (so two workers end about together)."""
+    groups: dict[tuple[str, str], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.algo, job.task.env_id), []).append(job)
+    return sorted(groups.values(), key=len, reverse=True)
 
+
+def group_key(jobs: Sequence[Job]) -> str:
+    """The cache name of a group: its algorithm, task, λ values, seeds and evaluation protocol."""
+    first = jobs[0]
+    lams = "-".join(sorted({"default" if job.lam is None else f"{job.lam:g}" for job in jobs}))
+    seeds = sorted({job.seed for job in jobs})
+    seed_text = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else "-".join(map(str, seeds))
+    return f"{first.key.split('_lam')[0]}_lam{lams}_seeds{seed_text}{first.key.split(f'_seed{first.seed}')[1]}_ingraph-eval"
+
+
+def run_group(jobs: Sequence[Job]) -> dict[str, Any]:
+    """Train every job of a group through one host trainer (:func:`study_groups`): each job's freshly made
+    trainer state is loaded into the host, trained there, so the program compiles once per group. After
+    every progress row (and at step 0) the policy's mode is evaluated on `eval_episodes` episodes with the
+    task in the graph (tf_gae.evaluation.InGraphEvaluator, start states from EVAL_SEED). Returns
+    {"results": one dict per job: its evaluation curve, training rows and seconds}."""
+    from tf_gae.evaluation import InGraphEvaluator
+
+    task = jobs[0].task
+    host = _trainer(jobs[0])  # compiled on its first training call; serves every job of the group
+    evaluator = InGraphEvaluator(host.model, task.env_id, task.eval_episodes, EVAL_SEED)
+    try:
+        return dict(results=[_run_on_host(job, host, evaluator) for job in jobs])
+    finally:
+        host.close()
+
+
+def _run_on_host(job: Job, host: Any, evaluator: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    trainer = _trainer(job)
-    policy = mode_policy(trainer.model)
+    own = _trainer(job)  # the job's initial state, as its solo run would start
+    host.load_state(own)
+    own.close()
     steps: list[int] = []
     returns: list[float] = []
     rows: list[dict[str, float]] = []
@@ -164,19 +201,16 @@ def run_job(job: Job) -> dict[str, Any]:
         nonlocal eval_seconds
         start = time.perf_counter()
         steps.append(env_steps)
-        returns.append(float(np.mean(episode_returns(policy, job.task.env_id, job.task.eval_episodes, EVAL_SEED))))
+        returns.append(float(np.mean(evaluator())))
         eval_seconds += time.perf_counter() - start
 
     def on_row(row: dict[str, float]) -> None:
         rows.append({name: float(value) for name, value in row.items()})
         evaluate(int(row["env_steps"]))
 
-    try:
-        evaluate(0)
-        trainer.train(on_row=on_row)
-        lam = float(trainer.config.lam)
-    finally:
-        trainer.close()
+    evaluate(0)
+    host.train(on_row=on_row)
+    lam = float(host.config.lam)
     grid = list(range(0, job.task.budget + 1, job.task.eval_every))
     steps, returns = on_grid(steps, returns, grid)  # whole episodes (REINFORCE) pass each point by < a batch
     return dict(
@@ -204,22 +238,28 @@ def on_grid(steps: Sequence[int], returns: Sequence[float], grid: Sequence[int])
 
 
 def run_study(jobs: Sequence[Job], cache_dir: Path, workers: int) -> list[dict[str, Any]]:
-    """Every job's result (cached ones are read back), with one console line per finished run."""
+    """Every job's result, in the order of `jobs`: its group's (:func:`study_groups`) run by `workers`
+    processes, or read back from the cache; one console line per finished group."""
     started = time.perf_counter()
+    groups = study_groups(jobs)
     done = 0
 
-    def report(result: dict[str, Any]) -> None:
+    def report(group: dict[str, Any]) -> None:
         nonlocal done
         done += 1
-        lam = f" λ={result['lam']:g}" if result["algo"] == "a2c" else ""
+        results = group["results"]
+        first = results[0]
+        finals = np.array([r["returns"][-1] for r in results])
         print(
-            f"  [{done:3d}/{len(jobs)}] {result['algo']}{lam} {result['env_id']} seed {result['seed']}: "
-            f"final evaluation {result['returns'][-1]:7.1f} ({result['train_seconds']:.0f} s training, "
+            f"  [{done:2d}/{len(groups)}] {first['algo']} {first['env_id']}: {len(results)} runs, final evaluation "
+            f"median {np.median(finals):7.1f} ({sum(r['train_seconds'] for r in results):.0f} s training, "
             f"{time.perf_counter() - started:.0f} s elapsed)",
             flush=True,
         )
 
-    return run_cached(run_job, jobs, [job.key for job in jobs], cache_dir, workers, on_result=report)
+    finished = run_cached(run_group, groups, [group_key(g) for g in groups], cache_dir, workers, on_result=report)
+    by_key = {result["key"]: result for group in finished for result in group["results"]}
+    return [by_key[job.key] for job in jobs]
 
 
 # ==================================================================================================
@@ -330,7 +370,7 @@ def results_table(summaries: Sequence[Summary], tasks: Sequence[Task]) -> str:
     lines = [
         f"Deterministic evaluation (the policy's mode), {tasks[0].eval_episodes} episodes seeded {EVAL_SEED}+i, every "
         f"{tasks[0].eval_every:,} env steps; {len(summaries[0].seeds)} seeds per row. Final and area: "
-        "median [min, max] over seeds; steps to solve: median over seeds of the first evaluation at or above "
+        "median [interquartile range] over seeds; steps to solve: median over seeds of the first evaluation at or above "
         "the threshold (a seed that never got there counts as not within budget).",
         "",
     ]
@@ -345,9 +385,9 @@ def results_table(summaries: Sequence[Summary], tasks: Sequence[Task]) -> str:
         rows = sorted(rows, key=lambda s: list(ALGORITHMS).index(s.algo)) + _sweep(summaries, task.env_id)
         for s in rows:
             lines.append(
-                f"| {_label(s)} | {np.median(s.final):.1f} [{s.final.min():.1f}, {s.final.max():.1f}] | "
+                f"| {_label(s)} | {_median_iqr(s.final)} | "
                 f"{_steps_text(s.median_solve_steps)} | {s.solved}/{len(s.seeds)} | "
-                f"{np.median(s.areas):.1f} [{s.areas.min():.1f}, {s.areas.max():.1f}] |"
+                f"{_median_iqr(s.areas)} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -358,6 +398,12 @@ def results_table(summaries: Sequence[Summary], tasks: Sequence[Task]) -> str:
 # ==================================================================================================
 
 
+def _median_iqr(values: np.ndarray) -> str:
+    """'median [25th, 75th percentile]' of per-seed values, as the table and the figures show them."""
+    low, median, high = np.percentile(values, [25, 50, 75])
+    return f"{median:.1f} [{low:.1f}, {high:.1f}]"
+
+
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=_DPI)
     FigureCanvasAgg(fig)
@@ -365,15 +411,15 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def plot_learning_curves(summaries: Sequence[Summary], tasks: Sequence[Task], out_dir: Path) -> Path:
-    """One panel per task: mean ± std over seeds of the evaluation return of each algorithm."""
+    """One panel per task: median and interquartile range over seeds of each algorithm's evaluation return."""
     fig = _figure(5.6 * len(tasks), 4.4)
     axes = np.atleast_1d(fig.subplots(1, len(tasks)))
     for axis, task in zip(axes, tasks):
         curves = [_find(summaries, task.env_id, algo, A2C_LAMBDA if algo == "a2c" else None) for algo in ALGORITHMS]
         for color, summary in enumerate(c for c in curves if c is not None):
-            mean, std = summary.returns.mean(axis=0), summary.returns.std(axis=0)
-            axis.plot(summary.steps, mean, color=f"C{color}", lw=1.8, label=_label(summary))
-            axis.fill_between(summary.steps, mean - std, mean + std, color=f"C{color}", alpha=0.18)
+            low, median, high = np.percentile(summary.returns, [25, 50, 75], axis=0)  # [P] each, never past a return
+            axis.plot(summary.steps, median, color=f"C{color}", lw=1.8, label=_label(summary))
+            axis.fill_between(summary.steps, low, high, color=f"C{color}", alpha=0.18)
         axis.axhline(task.threshold, color="k", ls="--", lw=0.8, label=f"solved ({task.threshold:g})")
         axis.set_title(task.env_id)
         axis.set_xlabel("environment steps")
@@ -381,7 +427,7 @@ def plot_learning_curves(summaries: Sequence[Summary], tasks: Sequence[Task], ou
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small", loc="best")
     seeds = len(summaries[0].seeds)
-    fig.suptitle(f"Three policy-gradient trainers with GAE: mean ± std over {seeds} seeds")
+    fig.suptitle(f"Three policy-gradient trainers with GAE: median and interquartile range over {seeds} seeds")
     fig.tight_layout()
     path = out_dir / FIGURE_NAMES[0]
     fig.savefig(path, format="png", dpi=_DPI)
@@ -389,7 +435,7 @@ def plot_learning_curves(summaries: Sequence[Summary], tasks: Sequence[Task], ou
 
 
 def plot_lambda_sweep(summaries: Sequence[Summary], tasks: Sequence[Task], out_dir: Path) -> Path:
-    """Per task: area under the curve (mean ± std) and steps to solve (median, min–max) against λ."""
+    """Per task: area under the curve and steps to solve (median, interquartile range) against λ."""
     fig = _figure(5.2 * len(tasks), 7.4)
     axes = fig.subplots(2, len(tasks), squeeze=False)
     for column, task in enumerate(tasks):
@@ -400,19 +446,18 @@ def plot_lambda_sweep(summaries: Sequence[Summary], tasks: Sequence[Task], out_d
             axis.axvspan(*PAPER_BEST_LAMBDAS, color="C2", alpha=0.15, label="best λ in the GAE paper (§6.3.1)")
             axis.set_xlabel("GAE λ")
             axis.grid(alpha=0.3)
-        means = np.array([s.areas.mean() for s in sweep])
-        stds = np.array([s.areas.std() for s in sweep])
-        area_axis.errorbar(lambdas, means, yerr=stds, color="C1", marker="o", capsize=3, label="mean ± std over seeds")
+        low, median, high = np.percentile([s.areas for s in sweep], [25, 50, 75], axis=1)  # [L] each
+        area_axis.errorbar(lambdas, median, yerr=[median - low, high - median], color="C1", marker="o", capsize=3,
+                           label="median, interquartile range over seeds")  # fmt: skip
         area_axis.set_ylabel("area under the curve (mean evaluation return)")
         area_axis.set_title(f"A2C on {task.env_id}, γ = 0.99: how well it learned")
         area_axis.legend(fontsize="small")
         budget = task.budget
-        medians = np.array([min(s.median_solve_steps, budget) for s in sweep])
-        lows = np.array([min(s.solve_steps.min(), budget) for s in sweep])
-        highs = np.array([min(s.solve_steps.max(), budget) for s in sweep])
+        # never solved counts as the budget; [L] each
+        lows, medians, highs = np.percentile([np.minimum(s.solve_steps, budget) for s in sweep], [25, 50, 75], axis=1)
         steps_axis.errorbar(
             lambdas, medians, yerr=[medians - lows, highs - medians], color="C0", marker="o", capsize=3,
-            label="median, min–max over seeds",
+            label="median, interquartile range over seeds",
         )
         for s, median in zip(sweep, medians):
             if s.solved < len(s.seeds):
@@ -557,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"The study: {len(jobs)} training runs ({', '.join(t.env_id for t in tasks)}; seeds {seeds}; A2C at "
           f"λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}}; REINFORCE and PPO at their defaults), "
           f"{tasks[0].budget:,} env steps each, {args.workers} at a time; cache {args.cache}")
-    cached = sum((args.cache / f"{job.key}.json").exists() for job in jobs)
+    cached = sum(len(g) for g in study_groups(jobs) if (args.cache / f"{group_key(g)}.json").exists())
     results = run_study(jobs, args.cache, args.workers)
     summaries = summarize(results, tasks)
 

@@ -60,6 +60,16 @@ def test_on_grid_takes_the_first_evaluation_at_or_after_each_point():
         ch5.on_grid([0, 2_100], [1.0, 2.0], [0, 2_048, 4_096, 6_144])
 
 
+def test_a_group_is_one_algorithm_on_one_task_with_every_seed_and_lambda():
+    jobs = ch5.study_jobs([TASK], seeds=[0, 1], lambdas=[0.0, 1.0])
+    groups = ch5.study_groups(jobs)
+    assert [len(g) for g in groups] == [4, 2, 2]  # A2C: 2 λ × 2 seeds; PPO and REINFORCE: 2 seeds
+    assert all(len({(job.algo, job.task.env_id) for job in group}) == 1 for group in groups)
+    assert sorted(job.key for group in groups for job in group) == sorted(job.key for job in jobs)
+    keys = [ch5.group_key(g) for g in groups]
+    assert len(set(keys)) == 3 and "lam0-1_seeds0-1" in keys[0] and keys[0].endswith("_ingraph-eval")
+
+
 def _result(algo, lam, seed, returns, env_id="CartPole-v1", steps=(0, 100, 200, 300)):
     return dict(key=f"{algo}{lam}{seed}", algo=algo, env_id=env_id, seed=seed, lam=lam, steps=list(steps),
                 returns=list(returns), rows=[], train_seconds=1.0, eval_seconds=0.1)
@@ -143,7 +153,7 @@ def test_quick_writes_the_figures_and_the_table_with_every_series(quick):
         expected = [ch5.ALGORITHMS["reinforce"], ch5.ALGORITHMS["ppo"]]
         expected += [f"A2C with GAE (λ = {lam:g})" for lam in ch5.QUICK_LAMBDAS]
         assert labels == expected
-        for row in rows:  # final evaluation and area: median [min, max], all finite and within the task's range
+        for row in rows:  # final evaluation and area: median [interquartile range], finite and within the task's range
             numbers = [float(x) for x in re.findall(r"-?\d+\.\d", row.split(" | ", 1)[1])]
             assert len(numbers) == 6 and all(math.isfinite(x) for x in numbers), row
             low, high = (-500.0, 0.0) if task.env_id == "Acrobot-v1" else (8.0, 500.0)
@@ -153,7 +163,9 @@ def test_quick_writes_the_figures_and_the_table_with_every_series(quick):
 
 def test_quick_runs_are_evaluated_where_they_say(quick):
     out, _ = quick
-    results = [json.loads(path.read_text()) for path in sorted((out / "cache").glob("*.json"))]
+    groups = [json.loads(path.read_text()) for path in sorted((out / "cache").glob("*.json"))]
+    assert len(groups) == len(ch5.QUICK_TASKS) * 3  # one compiled program per algorithm and task
+    results = [result for group in groups for result in group["results"]]
     assert len(results) == len(ch5.QUICK_TASKS) * 2 * (2 + len(ch5.QUICK_LAMBDAS))
     for result in results:
         task = next(t for t in ch5.QUICK_TASKS if t.env_id == result["env_id"])
