@@ -43,7 +43,7 @@ def test_kernel_cost_grows_with_the_workload(quick):
 def test_strategy_update_equals_single_device_update(quick):
     _, stdout, _ = quick
     rows = _rows(stdout, "## 2.")
-    assert [row[0].strip() for row in rows] == ["a2c", "reinforce", "ppo", "lm_ppo"]
+    assert [row[0].strip() for row in rows] == ["a2c"]  # --quick; tests/test_distribute.py runs every trainer
     for row in rows:
         assert int(row[1]) == 2
         # float64 rounding is ~1e-14 of scale; a wrong reduction is ~0.3 (ch8.STRATEGY_TOLERANCE says why)

@@ -53,7 +53,7 @@ def test_bad_flags_fail_with_one_line_and_status_2_writing_nothing(tmp_path, fla
     assert not run_dir.exists()
 
 
-def test_train_evaluate_plot_and_refuse_to_overwrite(tmp_path):
+def test_train_evaluate_plot_and_refuse_to_overwrite(tmp_path, capsys):
     run_dir = tmp_path / "run"
     result = tf_gae("train", "--run-dir", str(run_dir), *SMALL)
     assert result.returncode == 0, result.stderr
@@ -66,32 +66,36 @@ def test_train_evaluate_plot_and_refuse_to_overwrite(tmp_path):
     assert [int(r["env_steps"]) for r in rows] == list(range(320, 3201, 320))
     assert "deterministic evaluation over 2 episodes" in result.stderr
 
-    # the same command in this process gives the same progress rows, number for number
+    # The rest in this process (the command's own entry point; a subprocess only adds TensorFlow's import).
+    # The same command gives the same progress rows, number for number.
     from tf_gae.cli import main
 
     assert main(["train", "--run-dir", str(tmp_path / "again"), *SMALL]) == 0
     without_time = lambda rows: [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]  # noqa: E731
     assert without_time(progress_rows(tmp_path / "again")) == without_time(rows)
+    capsys.readouterr()
 
-    evaluated = tf_gae("evaluate", str(run_dir), "--episodes", "3", "--seed", "5")
-    assert evaluated.returncode == 0, evaluated.stderr
-    record = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    def evaluate(*flags: str) -> dict:
+        assert main(["evaluate", str(run_dir), "--episodes", "3", "--seed", "5", *flags]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    record = evaluate()
     assert record["env"] == "CartPole-v1" and record["episodes"] == 3 and record["deterministic"] is True
     assert record["env_steps"] == 3200 and record["mean_return"] >= 8
     training_eval = json.loads((run_dir / "eval.json").read_text())
     assert training_eval["episodes"] == 2, "evaluate leaves training's eval.json alone unless --write"
-    saved = tf_gae("evaluate", str(run_dir), "--episodes", "3", "--seed", "5", "--write")
-    assert saved.returncode == 0 and json.loads(saved.stdout.strip().splitlines()[-1]) == record
+    assert evaluate("--write") == record
     assert json.loads((run_dir / "eval.json").read_text()) == record
 
-    plotted = tf_gae("plot", str(run_dir), "--out", str(tmp_path / "curve.png"))
-    assert plotted.returncode == 0 and (tmp_path / "curve.png").stat().st_size > 5000
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").stat().st_size > 5000
 
     before = snapshot(run_dir)
-    again = tf_gae("train", "--run-dir", str(run_dir), *SMALL)
-    assert again.returncode == 2 and "already holds a run" in again.stderr
-    contradicting = tf_gae("train", "--run-dir", str(run_dir), "--resume", "--lam", "0.5")
-    assert contradicting.returncode == 2 and "contradicts" in contradicting.stderr
+    capsys.readouterr()
+    assert main(["train", "--run-dir", str(run_dir), *SMALL]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--lam", "0.5"]) == 2
+    assert "contradicts" in capsys.readouterr().err
     assert snapshot(run_dir) == before, "a refused command must not touch the run directory"
 
 
