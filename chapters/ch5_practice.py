@@ -179,10 +179,17 @@ def run_group(jobs: Sequence[Job]) -> dict[str, Any]:
     from tf_gae.evaluation import InGraphEvaluator
 
     task = jobs[0].task
+    started = time.perf_counter()
     host = _trainer(jobs[0])  # compiled on its first training call; serves every job of the group
     evaluator = InGraphEvaluator(host.model, task.env_id, task.eval_episodes, EVAL_SEED)
+    results = []
     try:
-        return dict(results=[_run_on_host(job, host, evaluator) for job in jobs])
+        for job in jobs:
+            results.append(_run_on_host(job, host, evaluator))
+            if len(results) % 20 == 0 and len(results) < len(jobs):  # progress of a long group (from its worker)
+                print(f"    ({jobs[0].algo} {task.env_id}: {len(results)}/{len(jobs)} runs, "
+                      f"{time.perf_counter() - started:.0f} s)", flush=True)
+        return dict(results=results)
     finally:
         host.close()
 

@@ -178,9 +178,9 @@ def test_plot_single_run_draws_its_curve_and_episode_std_band(tmp_path):
     assert ax.get_ylabel() == "episode return (mean over finished episodes)"
 
 
-def test_plot_three_runs_draws_mean_and_sample_std_over_seeds(tmp_path):
+def test_plot_three_runs_draws_median_and_interquartile_range_over_seeds(tmp_path):
     steps = np.arange(0, 11) * 100.0
-    slopes = [0.1, 0.2, 0.3]
+    slopes = [0.1, 0.2, 0.6]  # mean 0.3, median 0.2: the line tells them apart
     runs = [write_run(tmp_path / f"s{k}", steps, slope * steps, seed=k, algo="ppo") for k, slope in enumerate(slopes)]
     ref = (np.array([0.0, 1000.0]), np.array([0.0, 150.0]))
 
@@ -192,14 +192,17 @@ def test_plot_three_runs_draws_mean_and_sample_std_over_seeds(tmp_path):
     mean_line, ref_line = ax.lines
     grid = mean_line.get_xdata()
     np.testing.assert_allclose(grid, np.linspace(0.0, 1000.0, 100))
-    np.testing.assert_allclose(mean_line.get_ydata(), 0.2 * grid, atol=1e-9)  # mean of slopes 0.1, 0.2, 0.3
+    np.testing.assert_allclose(mean_line.get_ydata(), 0.2 * grid, atol=1e-9)  # median of slopes 0.1, 0.2, 0.6
     band = ax.collections[0].get_paths()[0].vertices
-    # Sample std of (0.1x, 0.2x, 0.3x) is 0.1x, so the band spans 0.1x .. 0.3x; at x = 1000: 100 .. 300.
-    assert band[:, 1].min() == pytest.approx(0.0, abs=1e-9) and band[:, 1].max() == pytest.approx(300.0)
+    # Quartiles of (0.1x, 0.2x, 0.6x), interpolated between order statistics: 0.15x and 0.4x; at x = 1000,
+    # 150 .. 400 (a mean ± std band would reach 0.3x + 0.265x = 565 there).
+    assert band[:, 1].min() == pytest.approx(0.0, abs=1e-9) and band[:, 1].max() == pytest.approx(400.0)
+    at_end = band[np.isclose(band[:, 0], 1000.0), 1]
+    assert min(at_end) == pytest.approx(150.0) and max(at_end) == pytest.approx(400.0)
     np.testing.assert_allclose(ref_line.get_ydata(), [0.0, 150.0])
     assert ax.get_title() == "CartPole-v1 — ppo (3 seeds)"
     labels = {t.get_text() for t in ax.get_legend().get_texts()}
-    assert labels == {"GAE(λ=0.95) (mean of 3 seeds)", "± 1 std over seeds", "reference"}
+    assert labels == {"GAE(λ=0.95) (median of 3 seeds)", "interquartile range over seeds", "reference"}
 
 
 def test_plot_other_column_title_override_and_directory_out(tmp_path):

@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--env", dest="env_id", default=None, help="the run's module:Id environment, to allow importing its module")
     evaluate.add_argument("--trust-run-dir", action="store_true", help=_TRUST_HELP)
 
-    plot = commands.add_parser("plot", help="learning curve: mean ± std over runs of one configuration")
+    plot = commands.add_parser("plot", help="learning curve: median and interquartile range over runs of one configuration")
     plot.add_argument("run_dirs", type=Path, nargs="+")
     plot.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/learning_curve.png for one run)")
 

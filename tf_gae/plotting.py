@@ -1,11 +1,12 @@
-"""Learning curves from run directories: read `progress.csv`, align seeds, plot mean ± std.
+"""Learning curves from run directories: read `progress.csv`, align seeds, plot median and interquartile range.
 
 A run directory (see docs: DESIGN.md, "The run directory") holds `progress.csv`, one row per logging
 interval with `env_steps` strictly increasing, and `config.json` with at least `env_id`, `algo` and
 `seed`. This module reads the former with the standard `csv` module (one file format shared by the
 trainer and the plotter, as Spinning Up's `progress.txt` is read by `spinup.run plot`) and draws the
-curves the way the field reports them: mean over seeds against environment steps, ± one standard
-deviation shaded, a reference curve beside ours where one exists.
+curves against environment steps: the median over seeds, the interquartile range shaded (never past what
+some seed reached, as a mean ± std band over CartPole's 500 would be), a reference curve beside ours
+where one exists.
 
 Aligning seeds. Runs log at slightly different `env_steps` (vector envs, resumed runs), so before
 averaging, each run's curve is linearly interpolated onto one shared grid
@@ -14,9 +15,8 @@ averaging, each run's curve is linearly interpolated onto one shared grid
     x_start = max_r (first env_steps of run r with a finite value)
     x_end   = min_r (last  env_steps of run r with a finite value)
 
-and the mean and spread are taken per grid point over runs:
-
-    mean_p = (1/R) Σ_r y_{r,p},   std_p = sqrt( Σ_r (y_{r,p} − mean_p)² / (R − 1) )   (sample std, R ≥ 2)
+and the median and the 25th and 75th percentiles are taken per grid point over the R runs (NumPy's
+linear interpolation between order statistics).
 
 The grid never leaves the range every run covers: no extrapolation, so no run is flattened or
 invented past its last logged step.
@@ -348,11 +348,9 @@ def _learning_curve_figure(
                                 lw=0, label="± 1 std over episodes")
     else:
         grid, values = curves_on_common_grid(runs, column)  # [P], [R, P]
-        mean = values.mean(axis=0)  # [P]
-        std = values.std(axis=0, ddof=1)  # [P], sample std over seeds
-        ax.plot(grid, mean, color=color, lw=1.8, label=f"{name} (mean of {num_runs} seeds)")
-        ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2, lw=0,
-                        label="± 1 std over seeds")
+        low, median, high = np.percentile(values, [25, 50, 75], axis=0)  # [P] each
+        ax.plot(grid, median, color=color, lw=1.8, label=f"{name} (median of {num_runs} seeds)")
+        ax.fill_between(grid, low, high, color=color, alpha=0.2, lw=0, label="interquartile range over seeds")
 
     if reference is not None:
         ref_steps = np.asarray(reference[0], dtype=np.float64).ravel()
@@ -387,8 +385,8 @@ def plot_learning_curves(
 ) -> Path:
     """Plot `column` against environment steps for runs of one configuration and save it as a PNG.
 
-    Several runs (seeds): the mean over runs as a line and ± one sample standard deviation over runs
-    shaded, both on the common grid of :func:`curves_on_common_grid` (no extrapolation past the shortest
+    Several runs (seeds): the median over runs as a line and the interquartile range over runs shaded,
+    both on the common grid of :func:`curves_on_common_grid` (no extrapolation past the shortest
     run). One run: its own curve (NaN rows skipped) and, for `episode_return_mean`, ± its
     `episode_return_std` (the spread over the interval's episodes) shaded when that column exists.
 
