@@ -337,15 +337,9 @@ def _learning_curve_figure(
     elif num_runs == 1:
         steps, values = _finite_points(runs[0], column, str(run_dirs[0]))
         seed = (configs[0] or {}).get("seed")
+        # No band: a single run has no spread over seeds, and progress.csv's spread over episodes is a std,
+        # whose mean ± std band passes a bounded return's maximum (CartPole's 500).
         ax.plot(steps, values, color=color, lw=1.8, label=name if seed is None else f"{name} (seed {seed})")
-        # A single run has no spread over seeds; its own spread over episodes is the honest band.
-        if column == "episode_return_mean" and "episode_return_std" in runs[0]:
-            all_steps = runs[0]["env_steps"]
-            mean, std = runs[0]["episode_return_mean"], runs[0]["episode_return_std"]
-            ok = np.isfinite(all_steps) & np.isfinite(mean) & np.isfinite(std)
-            if ok.any():
-                ax.fill_between(all_steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2,
-                                lw=0, label="± 1 std over episodes")
     else:
         grid, values = curves_on_common_grid(runs, column)  # [P], [R, P]
         low, median, high = np.percentile(values, [25, 50, 75], axis=0)  # [P] each
@@ -387,8 +381,7 @@ def plot_learning_curves(
 
     Several runs (seeds): the median over runs as a line and the interquartile range over runs shaded,
     both on the common grid of :func:`curves_on_common_grid` (no extrapolation past the shortest
-    run). One run: its own curve (NaN rows skipped) and, for `episode_return_mean`, ± its
-    `episode_return_std` (the spread over the interval's episodes) shaded when that column exists.
+    run). One run: its own curve (NaN rows skipped), without a band.
 
     Args:
       run_dirs: run directories (or their `progress.csv` files); their `config.json`, where present,
