@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tf_gae.config import PPOConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--total-steps", "3200", "--num-envs", "4", "--n-steps", "8", "--log-every-steps", "320", "--eval-episodes", "2"]
 
@@ -140,23 +142,29 @@ def test_non_finite_loss_exits_1_and_keeps_the_last_good_checkpoint(tmp_path):
     assert 'model_checkpoint_path: "ckpt-5"' in checkpoints
 
 
-def test_help_and_flag_errors_answer_without_importing_tensorflow():
+def test_help_and_flag_errors_answer_without_importing_tensorflow(tmp_path):
+    # a folder that holds a run: a new run there, and a resume that contradicts its config.json, are refused
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "config.json").write_text(json.dumps({"algo": "ppo", **PPOConfig(total_steps=3200).to_dict()}))
+    refusals = [["train", "--run-dir", str(held)], ["train", "--run-dir", str(held), "--resume", "--lam", "0.5"]]
     script = (
         "import sys, contextlib, io\n"
         "import tf_gae.cli\n"
+        "codes = []\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
         "    for argv in (['--help'], ['train', '--help'], ['train', '--gamma', '2'], ['train', '--learning-rate', '-3'],\n"
-        "                 ['sweep', '--help'], ['sweep', '--lam', '0.5,2'], ['sweep', '--seeds', 'x']):\n"
+        "                 ['sweep', '--help'], ['sweep', '--lam', '0.5,2'], ['sweep', '--seeds', 'x'], *" + repr(refusals) + "):\n"
         "        try:\n"
-        "            tf_gae.cli.main(argv)\n"
-        "        except SystemExit:\n"
-        "            pass\n"
-        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+        "            codes.append(tf_gae.cli.main(argv))\n"
+        "        except SystemExit as exit:\n"
+        "            codes.append(exit.code)\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules, *codes[-2:])\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "False"]
+    assert result.stdout.split() == ["False", "False", "2", "2"]
 
 
 def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_path):

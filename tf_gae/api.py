@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tf_gae.config import CONFIGS, RENAMED_FIELDS, ConfigError, flag_name
+from tf_gae.config import CONFIGS, RENAMED_FIELDS, ConfigError, flag_name, split_env_id
 
 __all__ = [
     "Agent",
@@ -119,7 +119,6 @@ def run_config(run: Any, trusted_env: str | None = None, trust: bool = False) ->
     """(algorithm, configuration) of an existing run, from its config.json: plain JSON, every field checked,
     nothing imported. A `module:Id` environment is refused unless `trusted_env` is that same id (the user
     named it) or `trust` is set: importing the module would run code the folder's author chose."""
-    from tf_gae.rollout import split_env_id
     from tf_gae.runs import RunDirectoryError
 
     where = run.path / "config.json"
@@ -311,21 +310,20 @@ def train(
     if not resume:
         algo = algo or DEFAULT_ALGO
         config = make_config(algo, given)  # before TensorFlow is imported: a bad value is refused at once
-    from tf_gae.runs import RunDirectory
-    from tf_gae.trainers.base import check_environment
+    from tf_gae.runs import RunDirectory  # no TensorFlow: a refused run directory is refused at once
 
     run = None
     try:
         if resume:
             run = RunDirectory.open(run_dir)
             algo, config = _resume_config(run, algo, given, trust_run_dir)
-            check_environment(config.env_id)
             run.lock()  # held until training ends: one writer at a time
             run.read_progress_rows()  # progress.csv must be readable before anything is restored or cut
-        else:
-            check_environment(config.env_id)
-            if run_dir is not None:
-                run_dir = RunDirectory.check_new(run_dir)
+        elif run_dir is not None:
+            run_dir = RunDirectory.check_new(run_dir)
+        from tf_gae.trainers.base import check_environment  # imports TensorFlow
+
+        check_environment(config.env_id)
         return _train(algo, config, run, run_dir, eval_episodes, progress, network)
     finally:
         if run is not None:

@@ -24,6 +24,7 @@ __all__ = [
     "ConfigError",
     "RENAMED_FIELDS",
     "flag_name",
+    "split_env_id",
 ]
 
 
@@ -51,6 +52,21 @@ _FLAG_NAMES = {"env_id": "env", "asynchronous_envs": "async-envs"}  # config fie
 def flag_name(field_name: str) -> str:
     """The command-line flag of a configuration field: `lam` -> `--lam`, `env_id` -> `--env`."""
     return "--" + _FLAG_NAMES.get(field_name, field_name.replace("_", "-"))
+
+
+def split_env_id(env_id: str) -> tuple[str | None, str]:
+    """('module', 'EnvId') for gymnasium's `module:EnvId` form (the module registers the id when imported),
+    (None, env_id) otherwise. Imports nothing."""
+    if ":" not in env_id:
+        return None, env_id
+    module, _, name = env_id.partition(":")
+    if not module or not name:
+        raise ValueError(
+            f"environment {env_id!r} has an empty {'module' if not module else 'id'} around ':'; "
+            "pass module:EnvId (e.g. my_package.envs:MyEnv-v0) or a registered id such as CartPole-v1"
+        )
+    return module, name
+
 
 
 def _has_type(value: Any, annotation: str) -> bool:

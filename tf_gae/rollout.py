@@ -37,6 +37,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from tf_gae._tf import tf
+from tf_gae.config import split_env_id  # TensorFlow-free, for the run directory's checks
 from tf_gae.envs.core import EnvState
 
 __all__ = [
@@ -55,20 +56,6 @@ __all__ = [
 
 class NonFiniteObservation(ValueError):
     """The environment returned an observation with NaN or ±inf: nothing can be learned from it."""
-
-
-def split_env_id(env_id: str) -> tuple[str | None, str]:
-    """('module', 'EnvId') for gymnasium's `module:EnvId` form (the module registers the id when imported),
-    (None, env_id) otherwise. Imports nothing."""
-    if ":" not in env_id:
-        return None, env_id
-    module, _, name = env_id.partition(":")
-    if not module or not name:
-        raise ValueError(
-            f"environment {env_id!r} has an empty {'module' if not module else 'id'} around ':'; "
-            "pass module:EnvId (e.g. my_package.envs:MyEnv-v0) or a registered id such as CartPole-v1"
-        )
-    return module, name
 
 
 def check_env_id(env_id: str) -> None:

@@ -29,12 +29,15 @@ import platform
 import re
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import gymnasium as gym
 import numpy as np
 
-from tf_gae._tf import tf
+# TensorFlow is imported where checkpoints, summaries and policies need it, not here: the checks of a run
+# directory (new, locked, its config.json) answer before TensorFlow loads, so a refused command is instant.
+if TYPE_CHECKING:
+    from tf_gae._tf import tf
 
 __all__ = [
     "RunDirectory",
@@ -57,6 +60,7 @@ def package_versions() -> dict[str, str]:
     import tensorflow_probability as tfp
 
     import tf_gae
+    from tf_gae._tf import tf
 
     return dict(
         tf_gae=tf_gae.__version__,
@@ -224,6 +228,8 @@ class RunDirectory:
         return RunCheckpoints(self.path / "checkpoints", checkpoint, max_to_keep)
 
     def summary_writer(self) -> Any:
+        from tf_gae._tf import tf
+
         return tf.summary.create_file_writer(str(self.path / "tb"))
 
     # ------------------------------------------------------------------ evaluation
@@ -284,7 +290,7 @@ class RunCheckpoints:
         """Write checkpoint `number` (the update count), then rotate out the oldest beyond max_to_keep."""
         self.folder.mkdir(exist_ok=True)
         prefix = self.prefix(number)
-        _compiled_write(self.checkpoint)(tf.constant(str(prefix)))
+        _compiled_write(self.checkpoint)(str(prefix))
         kept = self.numbers()[-self.max_to_keep :]
         names = "".join(f'all_model_checkpoint_paths: "ckpt-{n}"\n' for n in kept)
         _atomic_write_text(self.folder / self.STATE_FILE, f'model_checkpoint_path: "ckpt-{kept[-1]}"\n{names}')
@@ -328,20 +334,22 @@ class RunCheckpoints:
 _COMPILED_WRITES: dict[int, Any] = {}  # id(checkpoint) -> its write as a tf.function, while it lives
 
 
-def _compiled_write(checkpoint: tf.train.Checkpoint) -> Callable[[tf.Tensor], Any]:
+def _compiled_write(checkpoint: Any) -> Callable[[str], Any]:
     """`checkpoint.write(prefix)` as one graph call, traced on first use and kept while the checkpoint lives.
 
     Eager `write` gathers the objects and serialises their graph in Python on every save; traced once,
     a save runs only the save and merge ops, with the same files and the same atomic temp-then-merge
     (tests/test_run_directory_trust.py reads them back). The checkpoint's objects never change after it is
     made (the trainers build theirs once), so one trace serves every save."""
+    from tf_gae._tf import tf
+
     key = id(checkpoint)
     write = _COMPILED_WRITES.get(key)
     if write is None:
         reference = weakref.ref(checkpoint)  # the cache must not keep the checkpoint alive
         write = _COMPILED_WRITES[key] = tf.function(lambda prefix: reference().write(prefix))
         weakref.finalize(checkpoint, _COMPILED_WRITES.pop, key, None)
-    return write
+    return lambda prefix: write(tf.constant(prefix))
 
 
 def _first_line(error: BaseException) -> str:
@@ -398,6 +406,8 @@ def mode_policy(model: Any, deterministic: bool = True) -> Callable[[np.ndarray]
 
     def act_stochastically(observations):
         return model.distribution(observations).sample()
+
+    from tf_gae._tf import tf
 
     policy = tf.function(act_deterministically if deterministic else act_stochastically, reduce_retracing=True)
     return lambda observations: policy(tf.constant(observations)).numpy()
