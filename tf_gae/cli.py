@@ -68,6 +68,18 @@ def _config_fields():
     return list(fields.values())
 
 
+def _help_by_algo(config_field: dataclasses.Field) -> str:
+    """The field's help text, and each algorithm's own where it says something else (REINFORCE's --n-steps
+    is the longest episode, not a rollout's length)."""
+    texts = [config_field.metadata["help"]]
+    for algo, config_class in CONFIGS.items():
+        for other in dataclasses.fields(config_class):
+            if other.name == config_field.name and other.metadata["help"] not in texts:
+                texts.append(other.metadata["help"])
+                texts[-1] = f"{algo}: {texts[-1]}"
+    return "; ".join(texts)
+
+
 def _defaults_by_algo(name: str) -> str:
     defaults = []
     for algo, config_class in CONFIGS.items():
@@ -113,7 +125,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, grid: bool = False) -> No
         if grid and config_field.name == "seed":
             continue
         flag = flag_name(config_field.name)
-        help_text = f"{config_field.metadata['help']} (default {_defaults_by_algo(config_field.name)})".replace("%", "%%")
+        help_text = f"{_help_by_algo(config_field)} (default {_defaults_by_algo(config_field.name)})".replace("%", "%%")
         common = dict(dest=config_field.name, default=None, help=help_text)
         if grid and config_field.name in SWEEPABLE:
             unit = config_field.name in ("gamma", "lam")
