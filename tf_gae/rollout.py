@@ -253,7 +253,9 @@ class RolloutCollector:
             (next_observations, rewards, terminated, truncated, final_observations, episode_returns,
              episode_lengths) = self._step_graph(actions)  # fmt: skip
             ended = tf.ensure_shape(terminated | truncated, [num_envs])  # [B]
-            if self.reward_scaler is not None:  # scaled for training; episode statistics keep the raw ones
+            # scaled for training; episode statistics keep the raw ones. An episodic rollout's steps past an
+            # environment's episode feed the scale's statistics too: real steps of the same policy
+            if self.reward_scaler is not None:
                 rewards = self.reward_scaler(tf.ensure_shape(rewards, [num_envs]), ended)
             if episodic:  # only the first episode of each environment is the rollout's
                 episode_returns = tf.where(alive, episode_returns, tf.constant(np.nan, tf.float64))
