@@ -110,16 +110,23 @@ class Job:
     lam: float | None = None  # None: the algorithm's default
 
     @property
-    def key(self) -> str:
-        lam = "default" if self.lam is None else f"{self.lam:g}"
+    def lam_text(self) -> str:
+        return "default" if self.lam is None else f"{self.lam:g}"
+
+    @property
+    def protocol(self) -> str:
+        """The key's part that every run of a group shares: budget, evaluation, environments, trainer kind."""
         task = self.task
         from tf_gae.config import CONFIGS  # no TensorFlow import
 
         config_class = CONFIGS[self.algo]
         backend = config_class(env_id=task.env_id).backend  # which environments the runs step
         episodes = "_episodes" if config_class.episodic else ""  # REINFORCE on whole episodes
-        return (f"{self.algo}_{task.env_id}_lam{lam}_seed{self.seed}_steps{task.budget}_every{task.eval_every}"
-                f"x{task.eval_episodes}_{backend}{episodes}")  # fmt: skip
+        return f"_steps{task.budget}_every{task.eval_every}x{task.eval_episodes}_{backend}{episodes}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.algo}_{self.task.env_id}_lam{self.lam_text}_seed{self.seed}{self.protocol}"
 
 
 def study_jobs(tasks: Sequence[Task], seeds: Sequence[int], lambdas: Sequence[float]) -> list[Job]:
@@ -164,10 +171,10 @@ def study_groups(jobs: Sequence[Job]) -> list[list[Job]]:
 def group_key(jobs: Sequence[Job]) -> str:
     """The cache name of a group: its algorithm, task, λ values, seeds and evaluation protocol."""
     first = jobs[0]
-    lams = "-".join(sorted({"default" if job.lam is None else f"{job.lam:g}" for job in jobs}))
+    lams = "-".join(sorted({job.lam_text for job in jobs}))
     seeds = sorted({job.seed for job in jobs})
     seed_text = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else "-".join(map(str, seeds))
-    return f"{first.key.split('_lam')[0]}_lam{lams}_seeds{seed_text}{first.key.split(f'_seed{first.seed}')[1]}_ingraph-eval"
+    return f"{first.algo}_{first.task.env_id}_lam{lams}_seeds{seed_text}{first.protocol}_ingraph-eval"
 
 
 def run_group(jobs: Sequence[Job]) -> dict[str, Any]:

@@ -71,13 +71,13 @@ def _config_fields():
 def _help_by_algo(config_field: dataclasses.Field) -> str:
     """The field's help text, and each algorithm's own where it says something else (REINFORCE's --n-steps
     is the longest episode, not a rollout's length)."""
-    texts = [config_field.metadata["help"]]
+    seen, parts = {config_field.metadata["help"]}, [config_field.metadata["help"]]
     for algo, config_class in CONFIGS.items():
-        for other in dataclasses.fields(config_class):
-            if other.name == config_field.name and other.metadata["help"] not in texts:
-                texts.append(other.metadata["help"])
-                texts[-1] = f"{algo}: {texts[-1]}"
-    return "; ".join(texts)
+        text = next((f.metadata["help"] for f in dataclasses.fields(config_class) if f.name == config_field.name), None)
+        if text is not None and text not in seen:
+            seen.add(text)
+            parts.append(f"{algo}: {text}")
+    return "; ".join(parts)
 
 
 def _defaults_by_algo(name: str) -> str:

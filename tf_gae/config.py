@@ -68,7 +68,6 @@ def split_env_id(env_id: str) -> tuple[str | None, str]:
     return module, name
 
 
-
 def _has_type(value: Any, annotation: str) -> bool:
     """Whether `value` (from Python or from config.json) is of a field's declared type, exactly: a bool is
     not a number, a string is not a bool, a number is not a tuple of layer widths."""

@@ -27,10 +27,11 @@ statistics are [1, B]: the return and length of each environment's episode (NaN 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -314,12 +315,9 @@ class RolloutCollector:
         resumed one, draws the same); returns s_0 [B, obs_dim]. Graph ops; here gymnasium resets them."""
         seed = self.generator.uniform_full_int([], dtype=tf.int32)
         observations = tf.numpy_function(self._reset_environments, [seed], tf.float32, stateful=True)
-        self._reset_return_scaling()
+        if self.reward_scaler is not None:  # a fresh episode's discounted return starts at 0 (in the graph)
+            self.reward_scaler.reset()
         return tf.ensure_shape(observations, [self.num_envs, self.observation_size])
-
-    def _reset_return_scaling(self) -> None:
-        if self.reward_scaler is not None:  # a fresh episode's discounted return starts at 0
-            self.reward_scaler.discounted_returns.assign(tf.zeros_like(self.reward_scaler.discounted_returns))
 
     def _step_graph(self, actions: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """One step of every environment from inside the graph: (s_{t+1} [B, obs_dim], r_t [B] float32,
@@ -334,14 +332,21 @@ class RolloutCollector:
 
     # ------------------------------------------------------------------ in Python, called by the graph
 
-    def _step_environments(self, actions: np.ndarray):
-        env_actions = actions if self.discrete else np.clip(actions, self.action_low, self.action_high)
+    @contextlib.contextmanager
+    def _keeping_failure(self) -> Iterator[None]:
+        """Around the environment's Python side, called by the graph: what it raises is kept, so that `run`
+        raises it as itself and not as a TensorFlow error."""
         try:
-            next_observations, rewards, terminated, truncated, info = self.env.step(env_actions)
-            self._check_finite(next_observations, "step")
-        except Exception as error:  # kept, so that `run` raises it as itself and not as a TensorFlow error
+            yield
+        except Exception as error:
             self.failure = error
             raise
+
+    def _step_environments(self, actions: np.ndarray):
+        env_actions = actions if self.discrete else np.clip(actions, self.action_low, self.action_high)
+        with self._keeping_failure():
+            next_observations, rewards, terminated, truncated, info = self.env.step(env_actions)
+            self._check_finite(next_observations, "step")
         rewards = np.asarray(rewards, np.float32)
         terminated = np.asarray(terminated, bool)
         truncated = np.asarray(truncated, bool) & ~terminated  # both at once is a termination: no bootstrap
@@ -360,11 +365,8 @@ class RolloutCollector:
                 episode_lengths)  # fmt: skip
 
     def _reset_environments(self, seed: np.ndarray) -> np.ndarray:
-        try:
-            self.reset(seed=int(seed) % 2**31, reward_scaler=False)
-        except Exception as error:  # kept, so that `run` raises it as itself
-            self.failure = error
-            raise
+        with self._keeping_failure():
+            self.reset(seed=int(seed) % 2**31, reward_scaler=False)  # the graph resets the scaler itself
         return self._observations
 
     def _check_finite(self, observations: Any, where: str) -> None:
@@ -484,7 +486,8 @@ class InGraphRolloutCollector(RolloutCollector):
         self.observations.assign(observations)
         self.running_returns.assign(tf.zeros_like(self.running_returns))
         self.running_lengths.assign(tf.zeros_like(self.running_lengths))
-        self._reset_return_scaling()
+        if self.reward_scaler is not None:
+            self.reward_scaler.reset()
         return observations
 
     def _begin_episodes_graph(self) -> tf.Tensor:

@@ -331,7 +331,7 @@ class RunCheckpoints:
         return None, notes
 
 
-_COMPILED_WRITES: dict[int, Any] = {}  # id(checkpoint) -> its write as a tf.function, while it lives
+_COMPILED_WRITES: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # checkpoint -> its traced write
 
 
 def _compiled_write(checkpoint: Any) -> Callable[[str], Any]:
@@ -343,12 +343,10 @@ def _compiled_write(checkpoint: Any) -> Callable[[str], Any]:
     made (the trainers build theirs once), so one trace serves every save."""
     from tf_gae._tf import tf
 
-    key = id(checkpoint)
-    write = _COMPILED_WRITES.get(key)
+    write = _COMPILED_WRITES.get(checkpoint)
     if write is None:
-        reference = weakref.ref(checkpoint)  # the cache must not keep the checkpoint alive
-        write = _COMPILED_WRITES[key] = tf.function(lambda prefix: reference().write(prefix))
-        weakref.finalize(checkpoint, _COMPILED_WRITES.pop, key, None)
+        reference = weakref.ref(checkpoint)  # the traced function must not keep its key alive
+        write = _COMPILED_WRITES[checkpoint] = tf.function(lambda prefix: reference().write(prefix))
     return lambda prefix: write(tf.constant(prefix))
 
 

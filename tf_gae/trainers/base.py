@@ -188,12 +188,11 @@ class Trainer:
             else:
                 self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
             self.optimizer.build(self.model.trainable_variables)
-        self.episodic = config.episodic  # REINFORCE: whole episodes of different lengths, masked to size T
         # every gradient step of this trainer: ∇L, clip to max_grad_norm, apply unless non-finite; an episodic
         # batch's losses are means over the steps inside episodes, however the replicas' shards split them
         self.learner = Learner(
             self.model.trainable_variables, self.optimizer, max_grad_norm=config.max_grad_norm, strategy=strategy,
-            seed=config.seed, **(dict(reduction="token_sum", weights_key="mask") if self.episodic else {}),
+            seed=config.seed, **(dict(reduction="token_sum", weights_key="mask") if config.episodic else {}),
         )
         self.rollout_steps = self._rollout_steps(config)  # T
         if strategy is not None:
@@ -216,6 +215,11 @@ class Trainer:
         # Training iterations (rollout, GAE, losses, optimizer step, counters) run as ONE graph call for all
         # the updates between two progress rows (`_iterate`, traced on first use). On this project's 2-core
         # machines a graph call costs ~0.2 ms of dispatch, as much as A2C's whole optimizer step.
+
+    @property
+    def episodic(self) -> bool:
+        """REINFORCE: each update is whole episodes of different lengths, masked to the rollout's size T."""
+        return self.config.episodic
 
     @staticmethod
     def _rollout_steps(config: TrainerConfig) -> int:
@@ -579,7 +583,7 @@ class Trainer:
             if self._row_due(update, previous_env_steps, env_steps):
                 row = dict(
                     env_steps=env_steps,
-                    updates=int(self.updates.numpy()),
+                    updates=update,
                     wall_time_s=time.perf_counter() - started,
                     episode_return_mean=float(np.mean(returns)) if returns else math.nan,
                     episode_return_std=float(np.std(returns)) if returns else math.nan,
