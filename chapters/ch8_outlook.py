@@ -163,22 +163,12 @@ def strategy_equivalence(algo: str, dtype: str = "float64") -> dict[str, float]:
     devices configured before TensorFlow's first op (`main` does it). Returns the largest parameter
     difference relative to the parameter's scale and relative to the step's size.
     """
-    import keras
+    from tf_gae.models import models_computing_in
 
     if algo not in STRATEGY_ALGOS:
         raise ValueError(f"algo must be one of {STRATEGY_ALGOS}, got {algo!r}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    # Keras keeps a global dtype policy beside floatx (made from floatx when first asked for): both are set
-    # for the comparison and both put back, or every model built afterwards would compute in float64.
-    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
-    try:
+    with models_computing_in(dtype):  # Keras's floatx and dtype policy, both put back after
         return _strategy_equivalence(algo)
-    finally:
-        keras.config.set_floatx(previous_floatx)
-        keras.config.set_dtype_policy(previous_policy)
 
 
 def _strategy_equivalence(algo: str) -> dict[str, float]:

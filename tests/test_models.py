@@ -586,3 +586,21 @@ def test_the_users_network_replaces_the_mlps_under_the_same_heads():
         ActorCritic(4, dict(kind="discrete", size=3), network=keras.layers.Reshape((2, 2)))
     with pytest.raises(ValueError, match="network must be a Keras layer or model"):
         ActorCritic(4, dict(kind="discrete", size=3), network=(users_network(),) * 3)
+
+
+def test_models_computing_in_sets_and_restores_both_keras_settings():
+    import gymnasium as gym
+    import keras
+
+    from tf_gae.models import build_actor_critic, models_computing_in
+
+    probe = gym.make("CartPole-v1")
+    before = (keras.config.floatx(), keras.config.dtype_policy().name)
+    with models_computing_in("float64"):
+        inside = build_actor_critic(probe.observation_space, probe.action_space, hidden_sizes=(4,))
+    after = build_actor_critic(probe.observation_space, probe.action_space, hidden_sizes=(4,))
+    assert inside.compute_dtype == "float64" and after.compute_dtype == "float32"
+    assert (keras.config.floatx(), keras.config.dtype_policy().name) == before
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'float16'"):
+        with models_computing_in("float16"):
+            pass

@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.envs import register_test_envs
 from tf_gae._tf import tf
 from tf_gae.config import ConfigError
-from tests.envs import register_test_envs
-from tf_gae.trainers import ReinforceConfig, ReinforceTrainer
+from tf_gae.models import models_computing_in
+from tf_gae.trainers import A2CConfig, A2CTrainer, ReinforceConfig, ReinforceTrainer
+from tf_gae.trainers.base import explained_variance
 
 
 register_test_envs()  # ConstantRewardEndless-v0: no time limit
@@ -60,20 +62,27 @@ def test_a_batch_is_whole_episodes_with_monte_carlo_returns(env_id, backend):
         advantages, targets = trainer.advantages_and_returns(trainer.rollout_tensors(rollout))
         inside = mask > 0
         expected = monte_carlo_returns(rewards, mask, trainer.config.gamma)
-        # float32 recursion over at most T = 500 steps: relative error below T · 2⁻²³ = 6e-5; a bootstrap
-        # from V at a time limit would add γ V(s_final), of order 0.1–100, to the last steps' returns
-        np.testing.assert_allclose(targets.numpy()[inside], expected[inside], rtol=6e-5, atol=1e-6)
+        # The float32 recursion G_t = r_t + γ G_{t+1} rounds once per step, each time by at most 2⁻²⁴ of
+        # its running value, over at most T steps: |error| ≤ T · 2⁻²³ · max|G| (Â = G − V inherits it, V
+        # being the same float32 numbers). A bootstrap from V at a time limit would add γ V(s_final), of
+        # order 0.1–100, to the last steps' returns.
+        bound = trainer.rollout_steps * 2.0**-23 * np.abs(expected[inside]).max()
+        np.testing.assert_allclose(targets.numpy()[inside], expected[inside], rtol=0, atol=bound)
         np.testing.assert_allclose(  # Â_t = G_t − V(s_t)
-            advantages.numpy()[inside], expected[inside] - rollout.values.numpy()[inside], rtol=6e-5, atol=1e-4
+            advantages.numpy()[inside], expected[inside] - rollout.values.numpy()[inside], rtol=0, atol=bound
         )
     finally:
         trainer.close()
 
 
 def test_the_loss_is_the_mean_over_the_steps_inside_the_episodes():
-    trainer = reinforce(env_backend="tensorflow")
+    # Computed in float64 (the model too), so that summing the same terms in another order differs by
+    # ~N · 1e-16 ≈ 1e-13 of their size, far below the tolerance below and far above nothing.
+    with models_computing_in("float64"):
+        trainer = reinforce(env_backend="tensorflow")
     try:
         batch = trainer.flat_batch(trainer.rollout_tensors(trainer.collector.collect()))
+        assert batch["returns"].dtype == tf.float64
         inside = batch["mask"] > 0
         compact = {name: tf.boolean_mask(values, inside) for name, values in batch.items() if name != "mask"}
         assert 0 < len(compact["actions"]) < len(batch["actions"])  # the batch holds masked steps
@@ -85,12 +94,16 @@ def test_the_loss_is_the_mean_over_the_steps_inside_the_episodes():
 
         loss, metrics, gradients = loss_and_gradients(batch)
         reference_loss, reference_metrics, reference_gradients = loss_and_gradients(compact)  # plain means
-        # the same float32 sums in another order: rounding ~1e-7 relative
-        assert float(loss) == pytest.approx(float(reference_loss), rel=1e-5)
+        assert float(loss) == pytest.approx(float(reference_loss), rel=1e-10)
         for name in metrics:
-            assert float(metrics[name]) == pytest.approx(float(reference_metrics[name]), rel=1e-5), name
+            assert float(metrics[name]) == pytest.approx(float(reference_metrics[name]), rel=1e-10), name
         for got, expected in zip(gradients, reference_gradients):
-            np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-9, atol=1e-12)
+        # explained variance over the inside steps: 1 − Var[R − V] / Var[R], written out in NumPy
+        values, returns = compact["values"].numpy(), compact["returns"].numpy()
+        expected_ev = 1.0 - np.var(returns - values) / np.var(returns)
+        got_ev = float(explained_variance(batch["values"], batch["returns"], inside))
+        assert got_ev == pytest.approx(expected_ev, rel=1e-10, abs=1e-12)
     finally:
         trainer.close()
 
@@ -103,6 +116,8 @@ def test_env_steps_count_the_episodes_and_rows_come_every_log_every_steps():
     # every step trained on is in exactly one episode, and every episode ends within its update
     assert sum(row["episode_length_mean"] * row["episodes"] for row in rows) == pytest.approx(rows[-1]["env_steps"])
     assert rows[-1]["env_steps"] == int(trainer.env_steps.numpy())
+    # what the start-up line says: the budget itself, and whole episodes up to the time limit
+    assert trainer.planned_steps == 3_000 and trainer.describe_rollout() == "4 whole episodes (≤ 500 steps)"
     assert rows[-1]["episodes"] % 4 == 0 and sum(row["episodes"] for row in rows) == 4 * rows[-1]["updates"]
     # a row when env_steps passes each multiple of 1,000; the budget is passed by less than one batch
     assert [row["env_steps"] // 1_000 for row in rows] == [1, 2, 3]
@@ -147,6 +162,26 @@ def test_a_cap_below_the_time_limit_ends_episodes_there_without_a_bootstrap():
         assert len(rollout.episode_lengths) == 4 - cut.sum()  # only episodes that ended are counted
     finally:
         trainer.close()
+
+
+def test_segments_are_planned_in_whole_rollouts():
+    trainer = A2CTrainer(A2CConfig(total_steps=100, num_envs=2, n_steps=8, env_backend="gymnasium"))
+    try:  # 6 rollouts of 2 × 8 steps fit in 100
+        assert trainer.planned_steps == 96 and trainer.describe_rollout() == "2 envs × 8 steps"
+    finally:
+        trainer.close()
+
+
+def test_the_flags_say_what_they_mean_for_reinforce(capsys):
+    from tf_gae.cli import main
+
+    with pytest.raises(ConfigError, match=r"--n-steps must be a whole number ≥ 0 \(0 = the environment's time limit\)"):
+        ReinforceConfig(n_steps=-1)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "reinforce: the longest episode an update waits for (T), 0 = the environment's time limit" in text
+    assert "reinforce: whole episodes per update" in text
 
 
 def test_an_environment_without_a_time_limit_needs_a_cap():

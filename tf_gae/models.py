@@ -33,12 +33,13 @@ as Stable-Baselines3's `RunningMeanStd` does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import gymnasium
 import numpy as np
@@ -56,6 +57,7 @@ __all__ = [
     "RunningObservationNormalizer",
     "ActorCritic",
     "build_actor_critic",
+    "models_computing_in",
 ]
 
 tfd = tfp.distributions
@@ -583,3 +585,21 @@ def build_actor_critic(
         raise ValueError(f"observation space {observation_space!r} is empty: it needs at least one dimension")
     action_spec = action_spec_from_space(action_space)
     return ActorCritic(int(observation_space.shape[0]), action_spec, **options)
+
+
+@contextlib.contextmanager
+def models_computing_in(dtype: str) -> Iterator[None]:
+    """Within the block, Keras builds models that compute in `dtype` ('float32' or 'float64'); both of
+    Keras's global settings, floatx and the dtype policy (made from floatx when first asked for), are set
+    and put back after, or every model built later would compute in `dtype` too. Chapter 8 and the tests
+    compare computations in float64 this way, so that float rounding is far below what they compare."""
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
