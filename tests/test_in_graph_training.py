@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from tf_gae.api import Agent
-from tf_gae.rollout import InGraphRolloutCollector
 from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
 
 
@@ -23,7 +22,7 @@ def test_a_rollout_records_whole_episodes_and_bootstraps_truncations_from_the_fi
                                    total_steps=750, minibatch_size=250, seed=4))  # fmt: skip
     try:
         collector = trainer.collector
-        assert isinstance(collector, InGraphRolloutCollector)
+        assert collector.env.in_graph
         rollout = collector.collect()
         truncated = rollout.truncated.numpy()
         assert truncated.sum() == 3 and truncated[199].all() and not rollout.terminated.numpy().any()
@@ -108,4 +107,5 @@ def test_auto_picks_the_graph_where_the_task_has_it_and_the_run_records_the_choi
     # a config.json written before the field existed ran on gymnasium, and resumes on it
     old = {k: v for k, v in A2CConfig().to_dict().items() if k != "env_backend"}
     assert A2CConfig.from_dict(old).backend == "gymnasium"
-    assert isinstance(A2CTrainer(A2CConfig(total_steps=64)).collector, InGraphRolloutCollector)
+    assert A2CTrainer(A2CConfig(total_steps=64)).collector.env.in_graph
+    assert not A2CTrainer(A2CConfig(total_steps=64, env_backend="gymnasium")).collector.env.in_graph

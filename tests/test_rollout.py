@@ -40,7 +40,7 @@ def test_truncation_bootstraps_from_the_final_observation_not_the_reset_one():
     assert next_values[-1, 0] == pytest.approx(value(0.05), abs=1e-5)  # s_25 is step 5 of episode 3
     assert rollout.episode_returns == [10.0] * 4 and rollout.episode_lengths == [10] * 4
     # The graph returns them as [T, B] tensors: the return at the step an episode ended, NaN elsewhere.
-    tensors = collector.collect_graph(tf.constant(collector._observations))
+    tensors = collector.collect_graph(collector.observations)
     returns, lengths = tensors["episode_returns"].numpy(), tensors["episode_lengths"].numpy()  # [T, B]
     assert returns.shape == (25, 2) and returns.dtype == np.float64
     ended = ~np.isnan(returns)

@@ -12,6 +12,7 @@ from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
 
 import tf_gae
 import tf_gae.envs.cartpole
+from tf_gae.envs.adapter import GymnasiumEnv
 from tf_gae._tf import tf
 from tf_gae.trainers import A2CConfig, A2CTrainer, ConfigError, ReinforceConfig, ReinforceTrainer, TrainingDiverged
 
@@ -123,7 +124,8 @@ def _fingerprint(config, trainer_class=A2CTrainer):
     trainer.close()
     weights = np.concatenate([w.ravel() for w in trainer.model.get_weights()])
     progress = [(r["env_steps"], r["updates"], r["policy_loss"], r["value_loss"]) for r in rows]
-    return weights, progress, type(trainer.env)
+    env = trainer.env.vector_env if isinstance(trainer.env, GymnasiumEnv) else trainer.env  # gymnasium's, adapted
+    return weights, progress, type(env)
 
 
 def test_every_config_field_changes_behaviour():

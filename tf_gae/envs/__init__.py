@@ -6,6 +6,7 @@
 
 Each is gymnasium's task of the same id, step for step (tests/test_envs*.py step both from the same
 states with the same actions); being pure TensorFlow functions, they run inside a compiled rollout.
+Every other gymnasium environment takes the same protocol through :class:`tf_gae.envs.adapter.GymnasiumEnv`.
 """
 
 from __future__ import annotations

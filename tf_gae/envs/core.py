@@ -71,6 +71,8 @@ class FunctionalEnv:
     """A gymnasium task as pure TensorFlow functions (module docstring). A task sets the class attributes
     and writes three functions of float64 physics: `initial_physics`, `dynamics` and `observe`."""
 
+    in_graph = True  # every step is TensorFlow ops and the state is in the tensors (the gymnasium adapter's is not)
+    failure: Exception | None = None  # nothing leaves the graph, so nothing is kept (the adapter's can be set)
     id: str = ""
     max_episode_steps: int = 0  # gymnasium's registry: the TimeLimit of the id
     physics_size: int = 0  # k, the length of gymnasium's env.unwrapped.state

@@ -31,8 +31,8 @@ from tf_gae.distribute import check_even_split
 from tf_gae.learner import Learner
 from tf_gae.models import action_spec_from_space, build_actor_critic
 import tf_gae.envs
+from tf_gae.envs.adapter import GymnasiumEnv
 from tf_gae.rollout import (
-    InGraphRolloutCollector,
     NonFiniteObservation,
     Rollout,
     RewardScaler,
@@ -204,10 +204,9 @@ class Trainer:
                           episodic=self.episodic)  # fmt: skip
         if config.backend == "tensorflow":  # the task in TensorFlow ops: the rollout never leaves the graph
             self.env = tf_gae.envs.make(config.env_id)
-            self.collector = InGraphRolloutCollector(self.env, config.num_envs, self.model, **collecting)
-        else:
-            self.env = make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs)
-            self.collector = RolloutCollector(self.env, self.model, **collecting)
+        else:  # gymnasium's, behind the same protocol: its steps go out through tf.numpy_function
+            self.env = GymnasiumEnv(make_vector_env(config.env_id, config.num_envs, asynchronous=config.asynchronous_envs))
+        self.collector = RolloutCollector(self.env, self.model, num_envs=config.num_envs, **collecting)
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
