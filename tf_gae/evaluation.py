@@ -40,7 +40,7 @@ class InGraphEvaluator:
         if not self.discrete:
             self.action_low = tf.constant(model.action_spec.low, tf.float32)
             self.action_high = tf.constant(model.action_spec.high, tf.float32)
-        self._returns = tf.function(self._returns_graph, jit_compile=True)
+        self._returns = tf.function(self._returns_graph, jit_compile=True, autograph=False)
 
     def __call__(self) -> np.ndarray:
         """[episodes] float64: the return of each episode under the policy's mode."""

@@ -97,8 +97,12 @@ class Learner:
         applied = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)  # never write NaN into the weights
         if apply is not None:
             applied = applied & apply(metrics)
-        if applied:
+
+        def take_step() -> tf.Tensor:  # θ ← optimizer(θ, g)
             self.optimizer.apply_gradients(zip(gradients, self.variables))
+            return tf.constant(True)
+
+        tf.cond(applied, take_step, lambda: tf.constant(False))  # a graph branch: the step only where applied
         return StepResult(loss, metrics, grad_norm, applied)
 
     def minibatch_epochs(
@@ -120,25 +124,28 @@ class Learner:
         num_samples = tf.shape(next(iter(batch.values())))[0]  # N
         num_minibatches = (num_samples + minibatch_size - 1) // minibatch_size  # ⌈N / M⌉
         zeros = {name: tf.zeros([]) for name in metric_names}
-        sums, last = dict(zeros), dict(zeros)
-        steps = tf.constant(0)
-        epochs = tf.constant(0)
-        stop = tf.constant(False)
-        for _ in tf.range(n_epochs):
-            if stop:
-                break
+
+        def shuffled() -> tf.Tensor:  # a new pass: a seeded order of the N samples
             seed = self.generator.uniform_full_int([2], dtype=tf.int32)
-            order = tf.argsort(tf.random.stateless_uniform([num_samples], seed=seed))  # a seeded shuffle
-            for index in tf.range(num_minibatches):
-                indices = order[index * minibatch_size : (index + 1) * minibatch_size]
-                metrics, go_on = minibatch_step({name: tf.gather(values, indices) for name, values in batch.items()})
-                last = {name: tf.cast(metrics[name], tf.float32) for name in metric_names}
-                if not go_on:
-                    stop = True
-                    break
-                sums = {name: sums[name] + last[name] for name in metric_names}
-                steps += 1
-            epochs += 1
+            return tf.argsort(tf.random.stateless_uniform([num_samples], seed=seed))
+
+        def go_on(k, stop, *_):  # k: minibatch steps begun, over all passes
+            return (k < n_epochs * num_minibatches) & ~stop
+
+        def one_step(k, stop, steps, epochs, order, sums, last):
+            index = k % num_minibatches  # the minibatch within its pass
+            order = tf.ensure_shape(tf.cond(index == 0, shuffled, lambda: order), order.shape)  # [N]
+            indices = order[index * minibatch_size : (index + 1) * minibatch_size]
+            metrics, step_goes_on = minibatch_step({name: tf.gather(values, indices) for name, values in batch.items()})
+            last = {name: tf.cast(metrics[name], tf.float32) for name in metric_names}
+            sums = {name: tf.where(step_goes_on, sums[name] + last[name], sums[name]) for name in metric_names}
+            steps += tf.cast(step_goes_on, tf.int32)
+            epochs += tf.cast(index == 0, tf.int32)
+            return k + 1, ~step_goes_on, steps, epochs, order, sums, last
+
+        start = (tf.constant(0), tf.constant(False), tf.constant(0), tf.constant(0), tf.range(num_samples),
+                 dict(zeros), dict(zeros))  # fmt: skip
+        _, _, steps, epochs, _, sums, last = tf.while_loop(go_on, one_step, start)
         return EpochsResult(sums, steps, epochs, last)
 
     def _token_share(self, loss_fn: LossFn, total_tokens: tf.Tensor) -> LossFn:

@@ -316,7 +316,7 @@ class CooperativeRollout(NamedTuple):
 def _acting_function(model: CooperativeActorCritic) -> Any:
     """One compiled call per step: sample a ~ π(· | o) with a stateless seed; log π(a | o); the baseline."""
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def act(observations: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         logits, values = model(observations)  # [B, N, A], [B, N]
         actions = tf.random.stateless_categorical(tf.reshape(logits, [-1, model.num_actions]), 1, seed, tf.int32)
@@ -542,14 +542,14 @@ def _update_function(model: CooperativeActorCritic, optimizer: keras.optimizers.
         loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
         return loss, dict(policy_loss=surrogate.loss, value_loss=value_loss, entropy=entropy, approx_kl=surrogate.approx_kl)
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def minibatch_step(minibatch):
         # observations [M, N, D]; actions, log_probs, advantages, returns [M, N]
         advantages = normalize_advantages(tf.reshape(minibatch["advantages"], [-1]))  # (Â − mean) / (std + ε) over M·N
         _, metrics, grad_norm, _ = learner.step(ppo_loss, dict(minibatch, advantages=advantages))
         return dict(metrics, grad_norm=grad_norm), tf.constant(True)
 
-    @tf.function
+    @tf.function(autograph=False)
     def update(batch):
         # observations [S, N, D], the rest [S, N], S = B·T joint steps; minibatches of joint steps
         result = learner.minibatch_epochs(

@@ -391,7 +391,7 @@ class RolloutCollector:
         # calling the policy once per step spent most of its time in TensorFlow's per-call dispatch (~0.5 ms a
         # step, more than CartPole itself). Traced on first use: training calls the trainers' own graph, which
         # collects with `collect_graph` inside it.
-        return tf.function(self.collect_graph).get_concrete_function(
+        return tf.function(self.collect_graph, autograph=False).get_concrete_function(
             tf.TensorSpec([self.num_envs, self.observation_size], tf.float32)
         )
 

@@ -346,7 +346,7 @@ def _compiled_write(checkpoint: Any) -> Callable[[str], Any]:
     write = _COMPILED_WRITES.get(checkpoint)
     if write is None:
         reference = weakref.ref(checkpoint)  # the traced function must not keep its key alive
-        write = _COMPILED_WRITES[checkpoint] = tf.function(lambda prefix: reference().write(prefix))
+        write = _COMPILED_WRITES[checkpoint] = tf.function(lambda prefix: reference().write(prefix), autograph=False)
     return lambda prefix: write(tf.constant(prefix))
 
 
@@ -407,7 +407,7 @@ def mode_policy(model: Any, deterministic: bool = True) -> Callable[[np.ndarray]
 
     from tf_gae._tf import tf
 
-    policy = tf.function(act_deterministically if deterministic else act_stochastically, reduce_retracing=True)
+    policy = tf.function(act_deterministically if deterministic else act_stochastically, reduce_retracing=True, autograph=False)
     return lambda observations: policy(tf.constant(observations)).numpy()
 
 

@@ -194,8 +194,8 @@ class LMPPOTrainer:
                 self.critic_learner = learner(self.critic_variables, self.critic_optimizer)
         self.rng = np.random.default_rng(config.seed)
         self.iteration = 0
-        self._update = tf.function(self._update_graph, reduce_retracing=True)
-        self._score_tokens = tf.function(self._score_tokens_graph, reduce_retracing=True)
+        self._update = tf.function(self._update_graph, reduce_retracing=True, autograph=False)
+        self._score_tokens = tf.function(self._score_tokens_graph, reduce_retracing=True, autograph=False)
 
     def minibatch_sizes(self) -> list[int]:
         """The numbers of sequences one gradient step sees: full minibatches and the remainder, if any."""

@@ -209,7 +209,7 @@ class Trainer:
         self.collector = RolloutCollector(self.env, self.model, num_envs=config.num_envs, **collecting)
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
-        self._update = tf.function(self._update_graph, reduce_retracing=True)  # update(rollout): traced on use
+        self._update = tf.function(self._update_graph, reduce_retracing=True, autograph=False)  # update(rollout): traced on use
         self._checkpoint: tf.train.Checkpoint | None = None  # made on first use (checkpoint())
         # Training iterations (rollout, GAE, losses, optimizer step, counters) run as ONE graph call for all
         # the updates between two progress rows (`_iterate`, traced on first use). On this project's 2-core
@@ -264,7 +264,7 @@ class Trainer:
     def _iterate(self) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]:
         whole_program = self._in_graph_xla and self.compiles_whole_call
         observation_spec = tf.TensorSpec([self.config.num_envs, self.collector.observation_size], tf.float32)
-        return tf.function(self._iterate_graph, jit_compile=whole_program).get_concrete_function(
+        return tf.function(self._iterate_graph, jit_compile=whole_program, autograph=False).get_concrete_function(
             observation_spec, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)
         )
 
@@ -272,7 +272,7 @@ class Trainer:
     def _collect_in_call(self) -> Callable[[tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]]:
         """The rollout inside the training call: its own XLA program with the environment in the graph (within
         a whole-call program it is simply part of it)."""
-        return tf.function(self.collector.collect_graph_and_last, jit_compile=self._in_graph_xla)
+        return tf.function(self.collector.collect_graph_and_last, jit_compile=self._in_graph_xla, autograph=False)
 
     @property
     def updates_per_row(self) -> int:
@@ -399,7 +399,7 @@ class Trainer:
     def _gradient_step(self) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
         # Compiled by XLA into one kernel: ~20% cheaper than TensorFlow's executor running its ~150 small ops.
         # (Not with a distribution strategy, whose cross-replica reductions XLA does not compile here.)
-        return tf.function(self._gradient_step_graph, jit_compile=self.strategy is None)
+        return tf.function(self._gradient_step_graph, jit_compile=self.strategy is None, autograph=False)
 
     def _gradient_step_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config

@@ -57,7 +57,7 @@ class PPOTrainer(Trainer):
     def _minibatch_step(self) -> Callable[..., dict[str, tf.Tensor]]:
         # One XLA kernel per minibatch step: cheaper than TensorFlow's executor running its small ops.
         # (Not with a distribution strategy, whose cross-replica reductions XLA does not compile here.)
-        return tf.function(self._minibatch_graph, jit_compile=self.strategy is None)
+        return tf.function(self._minibatch_graph, jit_compile=self.strategy is None, autograph=False)
 
     _METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "loss")
     raw_metric_names = tuple(f"sum_{name}" for name in _METRICS) + (
