@@ -90,6 +90,7 @@ def test_the_adapter_returns_what_gymnasium_returns(env_id, in_a_graph):
 def test_a_stateless_key_is_one_gymnasium_seed_and_an_integer_is_itself():
     env = GymnasiumEnv(make_vector_env("CartPole-v1", 2))
     reference = make_vector_env("CartPole-v1", 2)
+    assert (env.id, env.max_episode_steps, env.observation_size) == ("CartPole-v1", 500, 4)  # the registry's
     try:
         for seed, gymnasium_seed in ((7, 7), ([7, 0], 7), ([3, 1], 3 + 2**32), ([-1, 0], 2**32 - 1)):
             expected, _ = reference.reset(seed=gymnasium_seed)

@@ -54,9 +54,9 @@ class GymnasiumEnv:
         self.observation_space = vector_env.single_observation_space
         self.action_space = vector_env.single_action_space
         self.observation_size = int(self.observation_space.shape[0])
-        spec = getattr(vector_env, "spec", None)
+        spec = vector_env.get_attr("spec")[0]  # the registry's entry of the copies (None if made without one)
         self.id = spec.id if spec is not None else ""
-        self.max_episode_steps = spec.max_episode_steps if spec is not None else None
+        self.max_episode_steps = spec.max_episode_steps if spec is not None else None  # the TimeLimit, if any
         self.failure: Exception | None = None  # what the environments raised inside the last graph call
 
     # ------------------------------------------------------------------ the protocol
