@@ -80,7 +80,7 @@ def test_the_adapter_returns_what_gymnasium_returns(env_id, in_a_graph):
         np.testing.assert_array_equal(observation.numpy(), theirs[0]["observation"].astype(np.float32))
         key = tf.constant([5, 6])  # not read: gymnasium draws its new episodes itself
         for index, action in enumerate(actions):
-            step = step_function(state, tf.constant(action), key)
+            step = step_function(state, tf.constant(action) if in_a_graph else action, key)  # eager: NumPy too
             assert_step_equal(step, theirs[index + 1], index)
             state = step.state
     finally:

@@ -97,12 +97,12 @@ class GymnasiumEnv:
         if isinstance(num_envs, int) and num_envs != self.num_envs:
             raise ValueError(f"num_envs must be the vector env's {self.num_envs}, got {num_envs}")
 
-    def _call(self, function: Callable[..., tuple[np.ndarray, ...]], inputs: list[tf.Tensor],
+    def _call(self, function: Callable[..., tuple[np.ndarray, ...]], inputs: list[Any],
               dtypes: list[tf.DType]) -> list[tf.Tensor]:  # fmt: skip
         """`function` on the inputs' NumPy values: directly when eager (what it raises propagates as itself),
         through `tf.numpy_function` in a graph (what it raises is kept in `failure`)."""
         if tf.executing_eagerly():
-            return [tf.constant(value) for value in function(*(tensor.numpy() for tensor in inputs))]
+            return [tf.constant(value) for value in function(*(np.asarray(value) for value in inputs))]
         return tf.numpy_function(self._keeping_failure(function), inputs, dtypes, stateful=True)
 
     def _keeping_failure(self, function: Callable[..., Any]) -> Callable[..., Any]:
