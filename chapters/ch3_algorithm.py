@@ -23,8 +23,9 @@ Gradient descent appears twice, and only twice: it fits V (step 2) and improves 
 "GAE is solved by gradient descent" is wrong.
 
 References: Schulman, Moritz, Levine, Jordan, Abbeel, "High-Dimensional Continuous Control Using
-Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (the algorithm of its §6: fit V on the
-λ-returns, step π along the GAE-weighted gradient); Williams 1992 (REINFORCE); Sutton & Barto, 2nd ed.
+Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (the algorithm of its §6: step π along the
+GAE-weighted gradient, with Â computed before V is refitted; it fits V to discounted Monte-Carlo returns
+with a trust region, eqs. 28–30, where our trainers, as PPO's implementations do, fit V to λ-returns); Williams 1992 (REINFORCE); Sutton & Barto, 2nd ed.
 2018, §12.1 (λ-return) and §13.4 (REINFORCE with baseline); Mnih et al. 2016 (A2C/A3C).
 """
 

@@ -833,7 +833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"   {row.kernel_sum:16.10f}   {row.half_life:9.2f}   {row.share_within_horizon:.3f}")
     horizon_error = max(abs(r.kernel_sum - r.horizon) for r in rows)
     print(f"    the kernel's impulse response sums to 1/(1−γλ): max error {horizon_error:.2e}; about 1 − 1/e ≈ 0.63 of")
-    print("    the weight lies within the horizon once it is long. The PPO default (0.99, 0.95) looks ~17 steps ahead.")
+    print("    the weight lies within the horizon once it is long. SB3's and CleanRL's PPO default (0.99, 0.95) looks ~17 steps ahead.")
     horizon_path = plot_horizon_weights(HORIZON_PAIRS, args.out)
     print(f"    figure: {horizon_path}\n")
 

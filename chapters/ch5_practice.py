@@ -25,7 +25,7 @@ groups go to `--workers` processes (default: one per core) and each finished gro
 under `--cache`, so an interrupted study resumes where it stopped.
 
 References: Schulman, Moritz, Levine, Jordan, Abbeel, "High-Dimensional Continuous Control Using
-Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (§6.3.1, Fig. 3); Mnih et al. 2016
+Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (§6.3.1, Fig. 2: cart-pole); Mnih et al. 2016
 (A2C); Schulman et al. 2017, arXiv:1707.06347 (PPO); Williams 1992 (REINFORCE); Henderson et al.,
 "Deep Reinforcement Learning that Matters", AAAI 2018 (why several seeds).
 """
@@ -284,8 +284,8 @@ def run_study(jobs: Sequence[Job], cache_dir: Path, workers: int) -> list[dict[s
 def area_under_curve(steps: Sequence[float], returns: Sequence[float]) -> float:
     """Mean evaluation return over training: the trapezoid ∫ R d(steps) divided by the steps covered.
 
-    Higher is better and it rewards learning early, not only ending well (Fig. 3 of the GAE paper plots
-    the same curves). Needs at least two points with increasing steps.
+    Higher is better and it rewards learning early, not only ending well (Fig. 2 of the GAE paper plots
+    cart-pole's curves). Needs at least two points with increasing steps.
     """
     steps = np.asarray(steps, np.float64)
     returns = np.asarray(returns, np.float64)

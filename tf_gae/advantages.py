@@ -294,7 +294,9 @@ def lambda_returns(
     lambda_: float = 0.95,
     time_major: bool = True,
 ) -> tf.Tensor:
-    """The λ-return R^λ_t = Â_t + V(s_t) (GAE paper eq. 18 target; Sutton & Barto §12.1). Chapter 4.
+    """The λ-return R^λ_t = Â_t + V(s_t) (Sutton & Barto §12.1), the value target of PPO's implementations and
+    of this package's trainers. (The GAE paper fits V to discounted Monte-Carlo returns with a trust region,
+    eqs. 28–30, and names λ-return targets only in a footnote; its eq. 18 is GAE(γ, 1).) Chapter 4.
 
     Same arguments as :func:`gae`; returns `gae(...).returns`.
     """

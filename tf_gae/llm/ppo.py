@@ -11,8 +11,9 @@ One iteration, as TRL / OpenRLHF / verl run it, at a size two CPU cores train:
        L_π = PPO's clipped surrogate over the valid tokens (tf_gae.losses.clipped_surrogate)
        L_V = mean over valid tokens of max((V − R)², (V_old + clip(V − V_old, ±ε_V) − R)²)   (critic only)
 
-The critic is a separate model (initialised from the reference, as InstructGPT initialised its value
-model from a trained model) so that value-loss gradients never move the policy. Introduced in chapter 6.
+The critic is a separate model, initialised from the reference model's weights (InstructGPT initialised
+its value function from the reward model; here the score is a rule, so there is none), so that value-loss
+gradients never move the policy. Introduced in chapter 6.
 
 Both losses are means over the valid tokens of a minibatch (a token-mean, verl's default). With a
 `tf.distribute.Strategy` (chapter 8) each replica takes an equal share of the minibatch's sequences, which

@@ -1,6 +1,6 @@
 """What the trainers share: the configuration, the advantage-weighted update and the training loop.
 
-The update is the policy-gradient step of the GAE paper (§2, eq. 1-2) with a fitted value function:
+The update is the policy-gradient step of the GAE paper (§2, eq. 1 with Ψ_t = Â_t) with a fitted value function:
 
     Â_t, R^λ_t = tf_gae.gae(r, V(s_t), V(s_{t+1}), terminated, truncated; γ, λ)   (gradient-stopped)
     L_policy   = −mean_t[ log π_θ(a_t | s_t) · Â_t ]                             (ascent on E[∇ log π · Â])
