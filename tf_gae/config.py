@@ -89,6 +89,12 @@ _TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a num
                "tuple[int, ...]": "a list of whole numbers"}  # fmt: skip
 
 
+_LAMBDA_HELP = (
+    "GAE λ in [0, 1]: 0 = the one-step TD error δ_t; 1 = the discounted rewards to the end of the rollout plus "
+    "γ^k V where it is cut, minus V(s_t) — the Monte-Carlo return only where the episode ends inside the rollout"
+)
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """Settings shared by every trainer; each field's `help` is its docstring (and its CLI help)."""
@@ -105,7 +111,7 @@ class TrainerConfig:
     num_envs: int = _help("environments stepped in parallel (B)", default=8)
     n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=5)
     gamma: float = _help("discount γ in [0, 1]", default=0.99)
-    lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.95)
+    lam: float = _help(_LAMBDA_HELP, default=0.95)
     learning_rate: float = _help("optimizer step size", default=7e-4)
     optimizer: str = _help("'rmsprop' (as A2C's paper and SB3) or 'adam'", default="rmsprop")
     value_coef: float = _help("weight c_v of the value loss", default=0.5)
@@ -223,7 +229,7 @@ class A2CConfig(TrainerConfig):
     policy still swings there (README)."""
 
     n_steps: int = _help("steps per environment in one rollout (T); one update per rollout", default=8)
-    lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.95)
+    lam: float = _help(_LAMBDA_HELP, default=0.95)
     learning_rate: float = _help("optimizer step size", default=1e-3)
     optimizer: str = _help("'rmsprop' (as A2C's paper and SB3) or 'adam'", default="adam")
     entropy_coef: float = _help("weight c_e of the entropy bonus", default=0.0)
@@ -264,7 +270,7 @@ class PPOConfig(TrainerConfig):
 
     n_steps: int = _help("steps per environment in one rollout (T)", default=32)
     gamma: float = _help("discount γ in [0, 1]", default=0.98)
-    lam: float = _help("GAE λ in [0, 1]: 0 = one-step TD error, 1 = Monte-Carlo return minus V", default=0.8)
+    lam: float = _help(_LAMBDA_HELP, default=0.8)
     learning_rate: float = _help("optimizer step size (the start value when annealed)", default=1e-3)
     optimizer: str = _help("'adam' (as PPO's paper) or 'rmsprop'", default="adam")
     normalize_advantages: bool = _help("standardise advantages per minibatch", default=True)
