@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -233,6 +234,9 @@ def test_main_quick_writes_the_figures(tmp_path, capsys):
     output = capsys.readouterr().out
     assert "FAILS" not in output
     assert "Summary" in output and str(tmp_path) in output
+    # the article's "difference equation": the backward recursion and its closed-form sum, in float64
+    agreement = re.search(r"difference equation run backwards.*?the two agree to (\S+)\.", output, re.S)
+    assert agreement is not None and float(agreement.group(1)) < 1e-12
     for name in ch4.FIGURE_NAMES:
         path = tmp_path / name
         assert path.is_file(), name
