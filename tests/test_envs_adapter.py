@@ -87,12 +87,13 @@ def test_the_adapter_returns_what_gymnasium_returns(env_id, in_a_graph):
         env.close()
 
 
-def test_a_stateless_key_is_one_gymnasium_seed_and_an_integer_is_itself():
+def test_a_stateless_key_is_one_31_bit_gymnasium_seed_and_an_integer_is_itself():
     env = GymnasiumEnv(make_vector_env("CartPole-v1", 2))
     reference = make_vector_env("CartPole-v1", 2)
     assert (env.id, env.max_episode_steps, env.observation_size) == ("CartPole-v1", 500, 4)  # the registry's
     try:
-        for seed, gymnasium_seed in ((7, 7), ([7, 0], 7), ([3, 1], 3 + 2**32), ([-1, 0], 2**32 - 1)):
+        # (a + 2³²·b) mod (2³¹ − 2): 2³² ≡ 4 and 2³² − 1 ≡ 3 modulo 2³¹ − 2
+        for seed, gymnasium_seed in ((7, 7), ([7, 0], 7), ([5, 1], 9), ([-1, 0], 3)):
             expected, _ = reference.reset(seed=gymnasium_seed)
             _, observation = env.reset(seed, 2)
             np.testing.assert_array_equal(observation.numpy(), expected)
@@ -127,11 +128,77 @@ def test_an_error_inside_the_graph_reaches_the_caller_as_itself():
 def test_a_collector_on_the_adapter_checkpoints_no_episodes_and_starts_fresh_ones():
     env = make_vector_env("CartPole-v1", 3)
     model = build_actor_critic(env.single_observation_space, env.single_action_space)
-    collector = RolloutCollector(env, model, num_steps=5, seed=0)
-    first = collector.observations.numpy()
+    reference = make_vector_env("CartPole-v1", 3)
+    collector = RolloutCollector(env, model, num_steps=5, seed=0)  # resets nothing: `start` or first use does
     collector.collect()
     assert collector.state_variables() == {}  # gymnasium's episodes live in Python, outside any checkpoint
-    collector.start(seed=0)  # a resumed run: fresh episodes from the seed, the running sums at 0
-    np.testing.assert_array_equal(collector.observations.numpy(), first)
+    collector.start(seed=4)  # a resumed run: fresh episodes from the seed, the running sums at 0
+    np.testing.assert_array_equal(collector.observations.numpy(), reference.reset(seed=4)[0])
     assert not collector.running_lengths.numpy().any() and not collector.elapsed.numpy().any()
     collector.env.close()
+    reference.close()
+
+
+class LegacySeeded(gym.Env):
+    """An environment seeding NumPy's legacy generator, which refuses seeds of 2³² and more (as older code does)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.random = np.random.RandomState(seed)  # ValueError for seed ≥ 2³²
+        return self.random.uniform(-1, 1, size=(1,)).astype(np.float32), {}
+
+    def step(self, action):
+        return self.random.uniform(-1, 1, size=(1,)).astype(np.float32), 1.0, False, False, {}
+
+
+LEGACY_SEEDED = "AdapterLegacySeeded-v0"
+if LEGACY_SEEDED not in gym.registry:
+    gym.register(LEGACY_SEEDED, entry_point=LegacySeeded, max_episode_steps=6)
+
+
+def test_episodic_resets_draw_seeds_that_older_seeders_accept():
+    # every rollout of an episodic collector resets from a key drawn from its generator: 2 × 64-bit keys per
+    # rollout would be ≥ 2³² almost always; the adapter maps each to a seed below 2³¹ − B
+    env = make_vector_env(LEGACY_SEEDED, 3)
+    model = build_actor_critic(env.single_observation_space, env.single_action_space)
+    collector = RolloutCollector(env, model, num_steps=6, seed=0, episodic=True)
+    for _ in range(5):
+        assert collector.collect().episode_lengths == [6, 6, 6]
+    collector.env.close()
+
+
+def test_a_wrapped_vector_env_is_accepted():
+    # gymnasium's vector wrappers keep the autoreset mode in metadata, not as an attribute
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    env = GymnasiumEnv(RecordEpisodeStatistics(make_vector_env("CartPole-v1", 2)))
+    state, _ = env.reset(0, 2)
+    step = env.step(state, np.zeros(2, np.int32), None)
+    np.testing.assert_array_equal(step.reward.numpy(), [1.0, 1.0])
+    assert env.id == "CartPole-v1"
+    env.close()
+
+
+class NaNAtReset(LegacySeeded):
+    def reset(self, *, seed=None, options=None):
+        observation, info = super().reset(seed=seed)
+        return np.full_like(observation, np.nan), info
+
+
+NAN_AT_RESET = "AdapterNaNAtReset-v0"
+if NAN_AT_RESET not in gym.registry:
+    gym.register(NAN_AT_RESET, entry_point=NaNAtReset, max_episode_steps=6)
+
+
+def test_a_non_finite_reset_stops_training_with_the_clear_message_not_the_constructor():
+    from tf_gae.trainers import A2CConfig, A2CTrainer, TrainingDiverged
+
+    trainer = A2CTrainer(A2CConfig(env_id=NAN_AT_RESET, num_envs=2, n_steps=4, total_steps=16))  # no reset yet
+    try:
+        with pytest.raises(TrainingDiverged, match="reset returned a non-finite observation"):
+            trainer.train()
+    finally:
+        trainer.close()

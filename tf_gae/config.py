@@ -90,8 +90,9 @@ _TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a num
 
 
 _LAMBDA_HELP = (
-    "GAE λ in [0, 1]: 0 = the one-step TD error δ_t; 1 = the discounted rewards to the end of the rollout plus "
-    "γ^k V where it is cut, minus V(s_t) — the Monte-Carlo return only where the episode ends inside the rollout"
+    "GAE λ in [0, 1]: 0 = the one-step TD error δ_t; 1 = the discounted rewards up to where the rollout or a time "
+    "limit cuts them plus γ^k V there, minus V(s_t) — the Monte-Carlo return only where the episode terminates "
+    "inside the rollout"
 )
 
 

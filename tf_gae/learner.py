@@ -98,8 +98,10 @@ class Learner:
         if apply is not None:
             applied = applied & apply(metrics)
 
+        pairs = list(zip(gradients, self.variables))
+
         def take_step() -> tf.Tensor:  # θ ← optimizer(θ, g)
-            self.optimizer.apply_gradients(zip(gradients, self.variables))
+            self.optimizer.apply_gradients(pairs)
             return tf.constant(True)
 
         tf.cond(applied, take_step, lambda: tf.constant(False))  # a graph branch: the step only where applied

@@ -89,7 +89,7 @@ def _measure(env_id: str, num_envs: int, model, action_space, repeats: int, raw_
 
             seconds = median_time(raw_steps_call, repeats)
             row[f"raw_{kind}"] = num_envs * raw_steps / seconds
-            collector = RolloutCollector(env, model, num_steps=rollout_steps, seed=SEED)  # resets env (seed 0)
+            collector = RolloutCollector(env, model, num_steps=rollout_steps, seed=SEED)  # resets env (SEED) on first use
             rollouts = []
 
             def collect_call():

@@ -166,8 +166,9 @@ class RolloutCollector:
     steps go out through `tf.numpy_function`. The rollout's code is the same for both.
 
     The policy forward pass (sampling, log-prob, value, observation-statistics update) is graph ops, and so
-    is the whole rollout. Sampling and new episodes use stateless seeds drawn from `self.generator`, a
-    `tf.random.Generator` that is checkpointed with the run, so a seeded run is reproducible. The current
+    is the whole rollout. Sampling, an in-graph task's new episodes and every episodic reset use stateless
+    seeds drawn from `self.generator`, a `tf.random.Generator` that is checkpointed with the run, so a seeded
+    run is reproducible (gymnasium draws its autoreset episodes itself, seeded at each reset). The current
     observations, the environments' state and the running sums of the episodes still going are tf.Variables;
     for an in-graph task :meth:`state_variables` lists them for the checkpoint, so a resumed run continues
     the very episodes it stopped in. `episodic=True`: each rollout is one whole episode per environment
@@ -209,7 +210,12 @@ class RolloutCollector:
         if not self.discrete:
             self.action_low = tf.constant(model.action_spec.low, tf.float32)
             self.action_high = tf.constant(model.action_spec.high, tf.float32)
-        state, observations = env.reset(seed, num_envs)
+        if env.in_graph:
+            state, observations = env.reset(seed, num_envs)
+        else:  # gymnasium's are reset by `start` or on first use, so a bad reset is reported as training's
+            state = EnvState(tf.zeros([num_envs, 0], tf.float64), tf.zeros([num_envs], tf.int32))
+            observations = tf.zeros([num_envs, self.observation_size])
+        self._needs_reset = not env.in_graph
         self.physics = tf.Variable(state.physics, trainable=False, name="env_physics")  # [B, k] float64
         self.elapsed = tf.Variable(state.elapsed, trainable=False, name="env_elapsed")  # [B] int32
         self.observations = tf.Variable(observations, trainable=False, name="env_observations")  # [B, obs_dim]
@@ -384,6 +390,7 @@ class RolloutCollector:
         """New episodes in every environment, drawn from `seed` (default the collector's), fresh running sums
         and the reward scaler's discounted returns at 0."""
         self._start_episodes(self.seed if seed is None else seed)
+        self._needs_reset = False
 
     @functools.cached_property
     def _collect(self) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
@@ -406,6 +413,8 @@ class RolloutCollector:
         [B, obs_dim] (with :meth:`collect_graph`, once or several times), and return its outputs. The trainers
         use it to run rollouts and their updates as one graph call. What gymnasium's environments raised
         inside the call is raised as itself, not as TensorFlow's wrapper."""
+        if self._needs_reset:  # gymnasium's, never reset yet
+            self.reset()
         self.env.failure = None
         try:
             return graph(self.observations.read_value(), *args)

@@ -44,7 +44,9 @@ class GymnasiumEnv:
     in_graph = False  # steps leave the graph; the episodes live in Python, outside any checkpoint
 
     def __init__(self, vector_env: gym.vector.VectorEnv) -> None:
-        if getattr(vector_env, "autoreset_mode", None) != gym.vector.AutoresetMode.SAME_STEP:
+        # a vector env's wrappers keep the mode in metadata, not as an attribute
+        mode = vector_env.metadata.get("autoreset_mode", getattr(vector_env, "autoreset_mode", None))
+        if mode != gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(
                 "vector_env must reset finished episodes on the same step: build it with "
                 "tf_gae.rollout.make_vector_env, or pass autoreset_mode=AutoresetMode.SAME_STEP"
@@ -54,7 +56,7 @@ class GymnasiumEnv:
         self.observation_space = vector_env.single_observation_space
         self.action_space = vector_env.single_action_space
         self.observation_size = int(self.observation_space.shape[0])
-        spec = vector_env.get_attr("spec")[0]  # the registry's entry of the copies (None if made without one)
+        spec = vector_env.unwrapped.get_attr("spec")[0]  # the copies' registry entry (None if made without one)
         self.id = spec.id if spec is not None else ""
         self.max_episode_steps = spec.max_episode_steps if spec is not None else None  # the TimeLimit, if any
         self.failure: Exception | None = None  # what the environments raised inside the last graph call
@@ -62,8 +64,9 @@ class GymnasiumEnv:
     # ------------------------------------------------------------------ the protocol
 
     def reset(self, seed: object, num_envs: int | tf.Tensor) -> tuple[EnvState, tf.Tensor]:
-        """Fresh episodes in every copy, gymnasium seeding copy i with seed + i; the stateless key [a, b]
-        becomes gymnasium's integer seed a + 2³²·b (an integer seed s < 2³¹ stays s)."""
+        """Fresh episodes in every copy, gymnasium seeding copy i with seed + i. The stateless key [a, b]
+        becomes the integer seed (a + 2³²·b) mod (2³¹ − B), so that every copy's seed fits the 31 bits older
+        seeders accept (an integer seed s < 2³¹ − B stays s)."""
         self._check_num_envs(num_envs)
         observation = self._call(self._reset, [as_seed(seed)], [tf.float32])[0]
         observation = tf.ensure_shape(observation, [self.num_envs, self.observation_size])
@@ -117,7 +120,7 @@ class GymnasiumEnv:
 
     def _reset(self, key: np.ndarray) -> tuple[np.ndarray]:
         a, b = (int(part) % 2**32 for part in key)
-        observations, _ = self.vector_env.reset(seed=a + 2**32 * b)
+        observations, _ = self.vector_env.reset(seed=(a + 2**32 * b) % (2**31 - self.num_envs))
         return (self._checked(observations, "reset"),)
 
     def _step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
