@@ -83,3 +83,16 @@ def test_same_seed_same_rollout():
 def test_unknown_env_id_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown environment id 'NoSuchEnv-v0'"):
         make_vector_env("NoSuchEnv-v0", 2)
+
+
+def test_a_task_in_tensorflow_ops_needs_num_envs():
+    import tf_gae.envs
+
+    env = tf_gae.envs.make("CartPole-v1")
+    model = build_actor_critic(env.observation_space, env.action_space)
+    with pytest.raises(ValueError, match="num_envs is needed for a task in TensorFlow ops"):
+        RolloutCollector(env, model, num_steps=4, seed=0)
+    collector = RolloutCollector(env, model, num_steps=4, seed=0, num_envs=3)
+    state, observations = env.reset(0, 3)  # its episodes begin at construction, from the collector's seed
+    np.testing.assert_array_equal(collector.physics.numpy(), state.physics.numpy())
+    np.testing.assert_array_equal(collector.observations.numpy(), observations.numpy())

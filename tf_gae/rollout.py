@@ -210,17 +210,15 @@ class RolloutCollector:
         if not self.discrete:
             self.action_low = tf.constant(model.action_spec.low, tf.float32)
             self.action_high = tf.constant(model.action_spec.high, tf.float32)
-        if env.in_graph:
-            state, observations = env.reset(seed, num_envs)
-        else:  # gymnasium's are reset by `start` or on first use, so a bad reset is reported as training's
-            state = EnvState(tf.zeros([num_envs, 0], tf.float64), tf.zeros([num_envs], tf.int32))
-            observations = tf.zeros([num_envs, self.observation_size])
-        self._needs_reset = not env.in_graph
-        self.physics = tf.Variable(state.physics, trainable=False, name="env_physics")  # [B, k] float64
-        self.elapsed = tf.Variable(state.elapsed, trainable=False, name="env_elapsed")  # [B] int32
-        self.observations = tf.Variable(observations, trainable=False, name="env_observations")  # [B, obs_dim]
+        # [B, k] float64 physics, [B] steps into the episode, [B, obs_dim] observations, [B] sums of the episodes
+        self.physics = tf.Variable(tf.zeros([num_envs, env.physics_size], tf.float64), trainable=False, name="env_physics")
+        self.elapsed = tf.Variable(tf.zeros([num_envs], tf.int32), trainable=False, name="env_elapsed")
+        self.observations = tf.Variable(tf.zeros([num_envs, self.observation_size]), trainable=False, name="env_observations")
         self.running_returns = tf.Variable(tf.zeros([num_envs], tf.float64), trainable=False, name="running_returns")
         self.running_lengths = tf.Variable(tf.zeros([num_envs], tf.int32), trainable=False, name="running_lengths")
+        self._needs_reset = True  # until `reset`: `run` resets first
+        if env.in_graph:  # its episodes begin now (a checkpoint restored later replaces them); gymnasium's are
+            self.reset()  # reset by `start` or on first use, so that a bad reset is reported as training's
 
     # ------------------------------------------------------------------ inside the graph
 

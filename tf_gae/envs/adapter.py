@@ -42,6 +42,7 @@ class GymnasiumEnv:
     docstring). Build the vector env with same-step autoreset (:func:`tf_gae.rollout.make_vector_env`)."""
 
     in_graph = False  # steps leave the graph; the episodes live in Python, outside any checkpoint
+    physics_size = 0  # the physics is gymnasium's, in its Python objects
 
     def __init__(self, vector_env: gym.vector.VectorEnv) -> None:
         # a vector env's wrappers keep the mode in metadata, not as an attribute
@@ -94,7 +95,7 @@ class GymnasiumEnv:
     # ------------------------------------------------------------------ in Python
 
     def _state(self, elapsed: tf.Tensor) -> EnvState:
-        return EnvState(tf.zeros([self.num_envs, 0], tf.float64), elapsed)  # the physics is gymnasium's
+        return EnvState(tf.zeros([self.num_envs, self.physics_size], tf.float64), elapsed)
 
     def _check_num_envs(self, num_envs: int | tf.Tensor) -> None:
         if isinstance(num_envs, int) and num_envs != self.num_envs:
