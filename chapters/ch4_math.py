@@ -66,9 +66,7 @@ __all__ = [
     "random_logits",
     "exact_objective",
     "exact_policy_gradient",
-    "policy_gradient_theorem",
     "baseline_term_expectation",
-    "enumerate_trajectories",
     "per_episode_gradients",
     "BaselineEstimate",
     "BaselineExperiment",
@@ -407,19 +405,6 @@ def exact_policy_gradient(mdp: tabular.TabularMDP, logits: np.ndarray) -> tuple[
     return float(objective.numpy()), tape.gradient(objective, theta).numpy()
 
 
-def policy_gradient_theorem(mdp: tabular.TabularMDP, policy: np.ndarray) -> np.ndarray:
-    """∂J/∂θ[s, a] = d^π(s) π(a|s) A^π(s, a) for a tabular softmax policy (Sutton et al. 2000), `[S, A]`.
-
-    d^π(s) = Σ_t γ^t Pr(s_t = s) solves (I − γ P_πᵀ) d = ρ on the non-terminal states; A^π comes from
-    tf_gae.mdp.advantages (a linear solve, independent of the enumeration above).
-    """
-    live = np.flatnonzero(~mdp.terminal)
-    policy_transitions = np.einsum("sa,sat->st", policy, mdp.transitions)[np.ix_(live, live)]  # [L, L]
-    visits = np.zeros(mdp.num_states)
-    visits[live] = np.linalg.solve(np.eye(live.size) - mdp.gamma * policy_transitions.T, mdp.initial[live])
-    return visits[:, None] * policy * tabular.advantages(mdp, policy)
-
-
 def baseline_term_expectation(mdp: tabular.TabularMDP, policy: np.ndarray, baseline: np.ndarray) -> float:
     """max |Σ_a π(a|s) ∇_θ log π(a|s) b(s)| over s and θ: why a baseline adds no bias, to float64 precision.
 
@@ -431,54 +416,19 @@ def baseline_term_expectation(mdp: tabular.TabularMDP, policy: np.ndarray, basel
     return float(np.max(np.abs(term)))
 
 
-def enumerate_trajectories(
-    mdp: tabular.TabularMDP, policy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every two-step trajectory with p(τ) > 0: (probabilities [M], states [2, M], actions [2, M], returns [2, M]).
-
-    Returns are written out: G_1 = R(s_1, a_1, s_2), G_0 = R(s_0, a_0, s_1) + γ G_1.
-    """
-    _check_two_steps(mdp)
-    rows = []
-    for s0 in np.flatnonzero(mdp.initial > 0):
-        for a0 in range(mdp.num_actions):
-            for s1 in np.flatnonzero(mdp.transitions[s0, a0] > 0):
-                for a1 in range(mdp.num_actions):
-                    for s2 in np.flatnonzero(mdp.transitions[s1, a1] > 0):
-                        p = (mdp.initial[s0] * policy[s0, a0] * mdp.transitions[s0, a0, s1]
-                             * policy[s1, a1] * mdp.transitions[s1, a1, s2])
-                        g1 = mdp.rewards[s1, a1, s2]
-                        rows.append((p, s0, s1, a0, a1, mdp.rewards[s0, a0, s1] + mdp.gamma * g1, g1))
-    table = np.array(rows)  # [M, 7]
-    probabilities = table[:, 0]
-    states = table[:, 1:3].T.astype(np.int64)  # [2, M]
-    actions = table[:, 3:5].T.astype(np.int64)  # [2, M]
-    returns = table[:, 5:7].T  # [2, M]
-    return probabilities, states, actions, returns
-
-
 def per_episode_gradients(
-    states: np.ndarray,
-    actions: np.ndarray,
-    returns: np.ndarray,
-    valid: np.ndarray,
-    policy: np.ndarray,
-    gamma: float,
-    baseline: np.ndarray,
+    episodes: tabular.Trajectories, returns: np.ndarray, policy: np.ndarray, gamma: float, baseline: np.ndarray
 ) -> np.ndarray:
     """The score-function estimate of one episode each, `[N, S, A]`:
 
         g = Σ_t γ^t ∇_θ log π(a_t|s_t) (G_t − b(s_t)),   ∇_{θ[s,·]} log π(a|s) = onehot(a) − π(·|s) at row s
 
     (most implementations drop γ^t; it is kept here so that E[g] = ∇J exactly for discounted J).
-    `states, actions, returns, valid` are time-major `[T, N]`; `baseline` is b(s), `[S]`.
+    `returns` G_t is time-major `[T, N]` like `episodes`; `baseline` is b(s), `[S]`.
     """
-    num_steps = states.shape[0]
-    num_states, num_actions = policy.shape
-    discount = gamma ** np.arange(num_steps)[:, None]  # [T, 1]
-    score = np.eye(num_actions)[actions] - policy[states]  # [T, N, A]
-    weight = np.where(valid, discount * (returns - baseline[states]), 0.0)  # [T, N]
-    return np.einsum("tns,tna,tn->nsa", np.eye(num_states)[states], score, weight)
+    discount = gamma ** np.arange(episodes.num_steps)[:, None]  # [T, 1]
+    weights = discount * (returns - baseline[episodes.states])  # [T, N]
+    return tabular.score_function_gradients(episodes, policy, weights)
 
 
 @dataclass(frozen=True)
@@ -565,30 +515,27 @@ def baseline_experiment(
     objective, gradient = exact_policy_gradient(mdp, logits)
     values = tabular.policy_evaluation(mdp, policy)  # [S]
     objective_error = abs(objective - float(mdp.initial @ values))
-    theorem_error = float(np.max(np.abs(gradient - policy_gradient_theorem(mdp, policy))))
+    theorem_error = float(np.max(np.abs(gradient - tabular.policy_gradient(mdp, policy))))
     live = ~mdp.terminal  # [S]: the rows of θ that can have a gradient
 
-    probabilities, enum_states, enum_actions, enum_returns = enumerate_trajectories(mdp, policy)
+    probabilities, every_episode = tabular.enumerate_episodes(mdp, policy, max_steps=2)  # all of them, exactly
     episodes = tabular.sample_trajectories(mdp, policy, num_episodes, max_steps=3, seed=seed + 2)
     if episodes.truncated.any():
         raise RuntimeError("a two-step episode was truncated; the sampler or the MDP is wrong")
-    # G_t = r_t + γ G_{t+1} inside each episode (terminated at its last step: no bootstrap)
-    sampled_returns = tf_gae.discounted_returns(
-        episodes.rewards, episodes.terminated, episodes.truncated, gamma=mdp.gamma
-    ).numpy()  # [T, N]
+
+    def returns(batch: tabular.Trajectories) -> np.ndarray:  # G_t = r_t + γ G_{t+1}, no bootstrap at the end
+        return tf_gae.discounted_returns(batch.rewards, batch.terminated, batch.truncated, gamma=mdp.gamma).numpy()
+
+    every_return, sampled_returns = returns(every_episode), returns(episodes)  # [T, M], [T, N]
 
     estimates = []
     term_errors = []
     for label, kind, sigma, draw, baseline in _baselines(values, objective, noise_scales, noise_draws, seed + 3):
         term_errors.append(baseline_term_expectation(mdp, policy, baseline))
-        exact_g = per_episode_gradients(
-            enum_states, enum_actions, enum_returns, np.ones_like(enum_states, bool), policy, mdp.gamma, baseline
-        )  # [M, S, A]
+        exact_g = per_episode_gradients(every_episode, every_return, policy, mdp.gamma, baseline)  # [M, S, A]
         exact_mean = np.einsum("m,msa->sa", probabilities, exact_g)
         exact_variance = float(np.sum(np.einsum("m,msa->sa", probabilities, exact_g**2) - exact_mean**2))
-        sampled_g = per_episode_gradients(
-            episodes.states, episodes.actions, sampled_returns, episodes.valid, policy, mdp.gamma, baseline
-        )  # [N, S, A]
+        sampled_g = per_episode_gradients(episodes, sampled_returns, policy, mdp.gamma, baseline)  # [N, S, A]
         mean = sampled_g.mean(axis=0)
         standard_error = sampled_g.std(axis=0, ddof=1) / math.sqrt(num_episodes)
         z = np.abs(mean - gradient)[live] / standard_error[live]

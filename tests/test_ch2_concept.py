@@ -5,18 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import tf_gae
 from chapters import ch2_concept as ch2
 from tf_gae import mdp as tabular
 
 
 @pytest.fixture(scope="module")
-def curves() -> list[ch2.BiasVarianceCurve]:
-    out = []
-    for gamma in ch2.GAMMAS:
-        prob = ch2.make_problem(gamma, 0, terminal_probability=0.02)
-        eps = ch2.value_error(prob.mdp, 20)
-        out.append(ch2.bias_variance_curve(prob, eps, ch2.LAMBDA_GRID, 3000, 30, max_steps=400))
-    return out
+def gradient_problem() -> ch2.GradientProblem:
+    return ch2.gradient_problem(seed=0)
+
+
+@pytest.fixture(scope="module")
+def lambda_study(gradient_problem) -> ch2.LambdaStudy:
+    return ch2.lambda_study(gradient_problem, ch2.value_estimates(gradient_problem, seed=20))
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +47,55 @@ def test_article_formula_is_biased_and_gae_is_not():
     assert comp.bias_article > comp.rms_exact_advantage
 
 
-def test_exact_value_lambda_one_is_unbiased():
-    curve = ch2.bias_variance_curve(ch2.make_problem(0.99, 0, 0.02), np.zeros(6), (1.0,), 2000, 40)
-    assert curve.bias2[0] < 0.01 * curve.variance[0]
-    assert curve.bias2[0] < 10 * curve.mc_floor[0]  # within Monte-Carlo error (steps of an episode correlate)
+def test_enumerated_moments_match_sampled_episodes(gradient_problem):
+    """The exact E[ĝ] and tr Cov[ĝ] against 40,000 sampled episodes: mean within 4.5 standard errors per entry,
+    trace of the sample covariance within 5 standard errors (its standard error from the samples' own spread)."""
+    gp = gradient_problem
+    values = ch2.value_estimates(gp, seed=20)["V^π + 1 + 0.5·z(s)"]
+    mean, trace = ch2.gradient_moments(gp, values, gamma=1.0, lambda_=0.5)
+    sampled = tabular.sample_trajectories(gp.mdp, gp.policy, 40_000, max_steps=ch2.GRADIENT_HORIZON, seed=1)
+    adv = tf_gae.gae(sampled.rewards, values[sampled.states], values[sampled.next_states], sampled.terminated,
+                     sampled.truncated, gamma=1.0, lambda_=0.5).advantages.numpy()
+    g = tabular.score_function_gradients(sampled, gp.policy, adv).reshape(40_000, -1)  # [N, S·A]
+    live = g.std(axis=0) > 0
+    z = np.abs(g.mean(axis=0) - mean.ravel())[live] / (g.std(axis=0, ddof=1)[live] / np.sqrt(len(g)))
+    assert z.max() < 4.5
+    squared = np.sum((g - g.mean(axis=0)) ** 2, axis=1)  # ‖ĝ − ḡ‖², whose mean is the trace
+    assert abs(squared.mean() - trace) < 5 * squared.std(ddof=1) / np.sqrt(len(g))
 
 
-def test_bias_variance_trade_off(curves):
-    for c in curves:
-        np.testing.assert_allclose(c.mse, c.bias2 + c.variance, rtol=1e-10)
-        assert c.bias2[0] > 10 * c.bias2[-1]  # λ = 0 is biased by V̂'s error, λ = 1 is not
-        assert c.variance[-1] > 3 * c.variance[0]  # λ = 1 is the noisiest
-    assert any(ch2.interior_minimum(c) for c in curves)
+def test_offset_errors_leave_the_gradient_unbiased_and_lambda_one_is_gamma_just(gradient_problem, lambda_study):
+    study = lambda_study
+    scale = study.gradient_norm
+    assert study.linear_solve_error < 1e-12 * max(1.0, scale)  # enumeration = tf_gae.mdp.expected_gae
+    assert np.all(study.bias[:2] < 1e-12)  # exact V^π and V^π + 1: no bias at any λ (Σ_a π ∇log π · c(s) = 0)
+    assert study.bias[2, -1] < 1e-12  # λ = 1 is γ-just for any V̂ (Proposition 1)
+    assert np.all(study.bias[2, :-1] > 0.02 * scale)  # an error that varies between next states biases λ < 1
+    assert study.variance[1, -1] > 1.5 * study.variance[0, -1]  # the offset costs variance, not bias
+    # the bias at λ = 0 from tf_gae.mdp directly: the centred expected TD residual against the centred A^π
+    values = ch2.value_estimates(gradient_problem, seed=20)["V^π + 1 + 0.5·z(s)"]
+    mdp, policy = gradient_problem.mdp, gradient_problem.policy
+    visits = tabular.state_visits(mdp, policy)
+    mean = tabular.gradient_from_advantages(visits, policy, tabular.expected_gae(mdp, policy, values, 1.0, 0.0))
+    assert abs(np.linalg.norm(mean - gradient_problem.gradient) - study.bias[2, 0]) < 1e-12
+    # the best λ for a batch of N episodes moves toward 1 as N grows, and sits inside (0, 1) for each N here
+    best = [study.lambdas[int(np.argmin(study.batch_mse(2, n)))] for n in ch2.BATCH_SIZES]
+    assert all(0.0 < b < 1.0 for b in best) and best == sorted(best) and best[-1] > best[0]
+
+
+def test_discounting_biases_the_gradient_whatever_the_value_function(gradient_problem):
+    study = ch2.gamma_study(gradient_problem)
+    assert np.all(study.just_error < 1e-12)  # with V^{π,γ}, E[ĝ] = g^γ exactly
+    assert study.bias[-1] < 1e-12  # γ = 1: g^γ = ∇J
+    assert np.all(study.bias[:-1] > 1e-3 * study.gradient_norm) and np.all(np.diff(study.bias) < 0)
+    assert np.all(np.diff(study.variance) > 0)  # and discounting buys a smaller spread
+
+
+def test_per_pair_error_is_mostly_what_the_gradient_never_sees(gradient_problem):
+    values = ch2.value_estimates(gradient_problem, seed=20)["V^π + 1 + 0.5·z(s)"]
+    per_pair, centred = ch2.per_pair_view(gradient_problem, values, 0.0)
+    assert centred < 0.05 * per_pair
+    assert ch2.per_pair_view(gradient_problem, gradient_problem.values, 0.3) == pytest.approx((0.0, 0.0), abs=1e-24)
 
 
 def test_random_walk_intermediate_lambda_best(random_walk):

@@ -141,10 +141,12 @@ def test_horizon_table():
 def test_two_step_mdp_is_enumerable_and_every_trajectory_is_listed():
     mdp = ch4.two_step_mdp(seed=0)
     policy = tf.nn.softmax(ch4.random_logits(mdp, 1), axis=-1).numpy()
-    probabilities, states, actions, returns = ch4.enumerate_trajectories(mdp, policy)
+    probabilities, episodes = tabular.enumerate_episodes(mdp, policy, max_steps=2)
     assert probabilities.size == 2 * 3 * 3 * 3 and probabilities.sum() == pytest.approx(1.0, abs=1e-14)
+    assert np.all(episodes.lengths == 2) and np.all(episodes.terminated[1])
+    first_return = episodes.rewards[0] + mdp.gamma * episodes.rewards[1]  # G_0 = r_0 + γ r_1
     values = tabular.policy_evaluation(mdp, policy)
-    assert probabilities @ returns[0] == pytest.approx(mdp.initial @ values, abs=1e-12)
+    assert probabilities @ first_return == pytest.approx(mdp.initial @ values, abs=1e-12)
 
 
 def test_exact_gradient_matches_finite_differences():

@@ -477,3 +477,112 @@ def test_bad_random_mdp_arguments_are_refused(arguments, name):
 def test_bad_temperature_is_refused():
     with pytest.raises(ValueError, match="temperature"):
         random_policy(random_mdp(), seed=0, temperature=0.0)
+
+
+# ---------------------------------------------------------------- exact enumeration and exact gradients
+
+
+def loop_probability(mdp, policy, episodes, n):
+    """p(τ) = ρ(s_0) Π_t π(a_t|s_t) P(s_{t+1}|s_t,a_t) of episode n, with a plain loop over its steps."""
+    p = mdp.initial[episodes.states[0, n]]
+    for t in range(episodes.num_steps):
+        if not episodes.valid[t, n]:
+            break
+        s, a, s_next = episodes.states[t, n], episodes.actions[t, n], episodes.next_states[t, n]
+        p *= policy[s, a] * mdp.transitions[s, a, s_next]
+    return p
+
+
+@pytest.mark.parametrize("num_states, num_actions, horizon, gamma", [(3, 2, 4, 1.0), (2, 3, 3, 0.9), (1, 2, 1, 1.0)])
+def test_time_indexed_enumeration_is_every_episode_with_its_probability(num_states, num_actions, horizon, gamma):
+    mdp = mdp_module.time_indexed_mdp(num_states, num_actions, horizon, gamma=gamma, seed=3)
+    policy = random_policy(mdp, seed=4)
+    probabilities, episodes = mdp_module.enumerate_episodes(mdp, policy, max_steps=horizon + 2)
+    assert probabilities.size == (num_actions * num_states) ** horizon  # S starts · (A·S)^(H−1) · A last actions
+    assert abs(probabilities.sum() - 1.0) < 1e-12
+    assert np.all(episodes.lengths == horizon) and np.all(episodes.terminated[horizon - 1])
+    keys = {tuple(episodes.states[:, n]) + tuple(episodes.actions[:, n]) for n in range(probabilities.size)}
+    assert len(keys) == probabilities.size  # no episode listed twice
+    for n in range(0, probabilities.size, max(1, probabilities.size // 40)):
+        assert abs(probabilities[n] - loop_probability(mdp, policy, episodes, n)) < 1e-15
+    # E[Σ_t γ^t r_t] over the list = ρᵀ v_π (a linear solve)
+    assert abs(probabilities @ discounted_episode_returns(episodes, gamma) - mdp.initial @ policy_evaluation(mdp, policy)) < 1e-12
+
+
+def test_enumeration_lists_what_sampling_draws():
+    mdp = mdp_module.time_indexed_mdp(2, 2, 3, seed=5)
+    policy = random_policy(mdp, seed=6)
+    probabilities, listed = mdp_module.enumerate_episodes(mdp, policy, max_steps=3)
+    sampled = sample_trajectories(mdp, policy, num_episodes=40_000, max_steps=3, seed=7)
+    key = lambda e: [tuple(e.states[:, n]) + tuple(e.actions[:, n]) for n in range(e.num_episodes)]  # noqa: E731
+    index = {k: i for i, k in enumerate(key(listed))}
+    counts = np.bincount([index[k] for k in key(sampled)], minlength=probabilities.size)  # KeyError: not listed
+    frequencies = counts / sampled.num_episodes
+    standard_errors = np.sqrt(probabilities * (1 - probabilities) / sampled.num_episodes)
+    assert np.max(np.abs(frequencies - probabilities) / standard_errors) < 4.5  # 64 cells, binomial z-scores
+
+
+def test_enumeration_refuses_episodes_longer_than_max_steps():
+    mdp = mdp_module.time_indexed_mdp(2, 2, 5, seed=0)
+    with pytest.raises(ValueError, match="max_steps=4"):
+        mdp_module.enumerate_episodes(mdp, uniform_policy(mdp), max_steps=4)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.8])
+def test_state_visits_and_policy_gradient_against_autodiff_of_the_enumerated_objective(gamma):
+    import tensorflow as tf
+
+    mdp = mdp_module.time_indexed_mdp(2, 3, 3, gamma=gamma, seed=8)
+    logits = np.random.default_rng(9).normal(size=(mdp.num_states, mdp.num_actions))
+    policy = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probabilities, episodes = mdp_module.enumerate_episodes(mdp, policy, max_steps=3)
+    # d(s) = Σ_τ p(τ) Σ_t γ^t [s_t = s]
+    discount = gamma ** np.arange(episodes.num_steps)[:, None] * episodes.valid
+    visits = np.einsum("n,tn,tns->s", probabilities, discount, np.eye(mdp.num_states)[episodes.states])
+    np.testing.assert_allclose(mdp_module.state_visits(mdp, policy), visits, atol=1e-13)
+    # J(θ) = Σ_τ p_θ(τ) G(τ), p_θ written from softmax(θ) step by step, differentiated by tf.GradientTape
+    theta = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        pi = tf.nn.softmax(theta)
+        p = tf.constant(mdp.initial[episodes.states[0]])
+        for t in range(episodes.num_steps):
+            factor = tf.gather_nd(pi, np.stack([episodes.states[t], episodes.actions[t]], -1)) * \
+                mdp.transitions[episodes.states[t], episodes.actions[t], episodes.next_states[t]]
+            p = p * tf.where(episodes.valid[t], factor, tf.ones_like(factor))
+        objective = tf.reduce_sum(p * discounted_episode_returns(episodes, gamma))
+    expected = tape.gradient(objective, theta).numpy()
+    np.testing.assert_allclose(mdp_module.policy_gradient(mdp, policy), expected, atol=1e-13)
+    assert np.abs(expected).max() > 0.01
+
+
+@pytest.mark.parametrize("gamma, lambda_", [(1.0, 0.0), (1.0, 0.7), (0.9, 1.0), (0.95, 0.5)])
+def test_expected_gae_is_the_conditional_mean_of_the_kernel_over_every_episode(gamma, lambda_):
+    import tf_gae
+
+    mdp = mdp_module.time_indexed_mdp(3, 2, 4, seed=10)
+    policy = random_policy(mdp, seed=11)
+    values = np.where(mdp.terminal, 0.0, np.random.default_rng(12).normal(size=mdp.num_states))  # any V̂
+    probabilities, episodes = mdp_module.enumerate_episodes(mdp, policy, max_steps=4)
+    adv = tf_gae.gae(episodes.rewards, values[episodes.states], values[episodes.next_states], episodes.terminated,
+                     episodes.truncated, gamma=gamma, lambda_=lambda_).advantages.numpy()  # [T, M]
+    pairs = episodes.states * mdp.num_actions + episodes.actions  # [T, M]
+    weight = probabilities[None, :] * episodes.valid
+    mass = np.bincount(pairs.ravel(), weight.ravel(), minlength=mdp.num_states * mdp.num_actions)
+    total = np.bincount(pairs.ravel(), (weight * adv).ravel(), minlength=mdp.num_states * mdp.num_actions)
+    seen = mass > 0
+    expected = mdp_module.expected_gae(mdp, policy, values, gamma, lambda_).ravel()
+    np.testing.assert_allclose(expected[seen], total[seen] / mass[seen], atol=1e-12)
+
+
+def test_score_function_gradients_against_a_loop():
+    mdp = mdp_module.time_indexed_mdp(2, 2, 3, seed=13)
+    policy = random_policy(mdp, seed=14)
+    episodes = sample_trajectories(mdp, policy, num_episodes=7, max_steps=3, seed=15)
+    weights = np.random.default_rng(16).normal(size=episodes.states.shape)
+    expected = np.zeros((7, mdp.num_states, mdp.num_actions))
+    for n in range(7):
+        for t in range(episodes.num_steps):
+            if episodes.valid[t, n]:
+                s, a = episodes.states[t, n], episodes.actions[t, n]
+                expected[n, s] += (np.eye(mdp.num_actions)[a] - policy[s]) * weights[t, n]
+    np.testing.assert_allclose(mdp_module.score_function_gradients(episodes, policy, weights), expected, atol=1e-14)

@@ -28,7 +28,12 @@ The GAE paper: J. Schulman, P. Moritz, S. Levine, M. I. Jordan, P. Abbeel, "High
 Control Using Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438.
 
 Sampled episodes come back as :class:`Trajectories`, time-major `[T, N]` arrays with the library's
-`terminated` / `truncated` flags, ready for :func:`tf_gae.gae`.
+`terminated` / `truncated` flags, ready for :func:`tf_gae.gae`. When every episode is short
+(:func:`time_indexed_mdp`), :func:`enumerate_episodes` lists all of them in the same layout with their
+probabilities, so the exact mean and variance of anything computed from episodes — an advantage, a
+policy-gradient estimate (:func:`score_function_gradients`) — is a weighted sum. The exact references it
+is held to: ∇J by the policy gradient theorem (:func:`policy_gradient`) and E[Â_t | s_t, a_t] by a linear
+solve (:func:`expected_gae`).
 """
 
 from __future__ import annotations
@@ -45,13 +50,20 @@ __all__ = [
     "TabularMDP",
     "random_walk_19",
     "random_mdp",
+    "time_indexed_mdp",
     "uniform_policy",
     "random_policy",
     "policy_evaluation",
     "action_values",
     "advantages",
+    "state_visits",
+    "gradient_from_advantages",
+    "policy_gradient",
+    "expected_gae",
     "Trajectories",
     "sample_trajectories",
+    "enumerate_episodes",
+    "score_function_gradients",
 ]
 
 _SUM_TOLERANCE = 1e-8  # how far a probability row may sum from 1
@@ -286,6 +298,56 @@ def random_mdp(
     return TabularMDP(transitions, rewards, terminal, initial, gamma, name=name)
 
 
+def time_indexed_mdp(
+    num_states: int = 3,
+    num_actions: int = 2,
+    horizon: int = 6,
+    gamma: float = 1.0,
+    seed: int = 0,
+) -> TabularMDP:
+    """A seeded random MDP whose episodes all last exactly `horizon` steps, with the time step in the state.
+
+    Base dynamics as in :func:`random_mdp` without termination: P(· | s, a) ~ Dirichlet(1) over the
+    `num_states` base states and R(s, a, s') ~ Normal(0, 1), the same at every step. The MDP's states are
+    the pairs (t, s), index t · num_states + s, plus one terminal state (the last index):
+
+        (t, s) --a--> (t + 1, s')  with P(s' | s, a), reward R(s, a, s'),   t < horizon − 1
+        (horizon − 1, s) --a--> terminal  with reward Σ_s' P(s'|s,a) R(s, a, s')
+        initial: uniform over (0, s)
+
+    A time limit makes values depend on the time left, so t belongs in the state for v_π to be exact
+    (Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018). Every episode is
+    `horizon` steps long, so all (num_actions · num_states)^(horizon − 1) · num_actions · num_states of
+    them can be listed (:func:`enumerate_episodes`) and an estimator's mean and variance computed exactly.
+    A policy `[S, A]` over these states may act differently at each step.
+    """
+    num_base = positive_int(num_states, "num_states")
+    num_actions = positive_int(num_actions, "num_actions")
+    horizon = positive_int(horizon, "horizon")
+    rng = np.random.default_rng(seed)
+    base_transitions = rng.dirichlet(np.ones(num_base), size=(num_base, num_actions))  # [s, A, s']
+    base_rewards = rng.normal(size=(num_base, num_actions, num_base))  # [s, A, s']
+    num_states = horizon * num_base + 1
+    end = num_states - 1  # the terminal state's index
+    transitions = np.zeros((num_states, num_actions, num_states))  # [S, A, S]
+    rewards = np.zeros((num_states, num_actions, num_states))  # [S, A, S]
+    for t in range(horizon):
+        rows = slice(t * num_base, (t + 1) * num_base)
+        if t < horizon - 1:
+            following = slice((t + 1) * num_base, (t + 2) * num_base)
+            transitions[rows, :, following] = base_transitions
+            rewards[rows, :, following] = base_rewards
+        else:  # the last step ends the episode and pays the expected reward of a base step
+            transitions[rows, :, end] = 1.0
+            rewards[rows, :, end] = np.einsum("sat,sat->sa", base_transitions, base_rewards)
+    transitions[end, :, end] = 1.0
+    terminal = np.arange(num_states) == end  # [S]
+    initial = np.zeros(num_states)  # [S]
+    initial[:num_base] = 1.0 / num_base
+    name = f"time_indexed_mdp(S={num_base}, A={num_actions}, H={horizon}, seed={seed})"
+    return TabularMDP(transitions, rewards, terminal, initial, gamma, name=name)
+
+
 # --------------------------------------------------------------------------------------------------
 # Policies.
 # --------------------------------------------------------------------------------------------------
@@ -379,6 +441,74 @@ def advantages(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
     advantage = _action_values_from(mdp, values) - values[:, None]  # [S, A]
     advantage[mdp.terminal] = 0.0
     return advantage
+
+
+def state_visits(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
+    """d_π(s) = Σ_t γ^t Pr(s_t = s), float64 `[S]` (0 on terminal states), by one linear solve.
+
+        d = ρ + γ P_πᵀ d   on the non-terminal states,   ρ = `initial`
+
+    With γ = 1 it is the expected number of visits to s in an episode.
+    """
+    policy = _check_policy(mdp, policy)  # [S, A]
+    live = np.flatnonzero(~mdp.terminal)
+    policy_transitions = np.einsum("sa,sat->st", policy, mdp.transitions)[np.ix_(live, live)]  # [L, L]
+    visits = np.zeros(mdp.num_states)  # [S]
+    visits[live] = np.linalg.solve(np.eye(live.size) - mdp.gamma * policy_transitions.T, mdp.initial[live])
+    return visits
+
+
+def gradient_from_advantages(visits: np.ndarray, policy: np.ndarray, advantage: np.ndarray) -> np.ndarray:
+    """Σ_s d(s) Σ_a π(a|s) ∇_θ log π(a|s) Ã(s, a) for the tabular softmax policy π(·|s) = softmax(θ[s]), `[S, A]`.
+
+    ∇_{θ[s,·]} log π(a|s) = onehot(a) − π(·|s), so the θ[s, a] entry is
+
+        d(s) π(a|s) (Ã(s, a) − Σ_b π(b|s) Ã(s, b)):
+
+    only the action-centred part of Ã reaches the gradient; anything that depends on s alone cancels.
+    `visits` `[S]`, `policy` and `advantage` `[S, A]`.
+    """
+    centred = advantage - np.sum(policy * advantage, axis=1, keepdims=True)  # Ã − E_{a~π}[Ã]
+    return visits[:, None] * policy * centred
+
+
+def policy_gradient(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
+    """Exact ∇_θ J for J = E[Σ_t γ^t r_t] and the tabular softmax policy: d_π(s) π(a|s) A_π(s, a), `[S, A]`.
+
+    The policy gradient theorem (Sutton, McAllester, Singh, Mansour, NeurIPS 2000) with linear solves
+    for d_π (:func:`state_visits`) and A_π (:func:`advantages`).
+    """
+    return gradient_from_advantages(state_visits(mdp, policy), policy, advantages(mdp, policy))
+
+
+def expected_gae(mdp: TabularMDP, policy: np.ndarray, values: np.ndarray, gamma: float, lambda_: float) -> np.ndarray:
+    """E[Â_t | s_t = s, a_t = a] of GAE(γ, λ) with the value table V̂ = `values` `[S]`, exactly, `[S, A]`.
+
+    The estimator's γ may differ from the MDP's. Taking E[· | s_t, a_t] of Â_t = δ_t + γλ Â_{t+1}
+    (nothing follows a terminal step) gives one linear system on the non-terminal pairs:
+
+        Ā(s, a) = δ̄(s, a) + γλ Σ_s' P(s'|s,a) [s' not terminal] Σ_a' π(a'|s') Ā(s', a')
+        δ̄(s, a) = Σ_s' P(s'|s,a) [R(s,a,s') + γ V̂(s') [s' not terminal]] − V̂(s)
+
+    For episodes that end by termination (never cut by a time limit). Rows of terminal states are 0.
+    """
+    policy = _check_policy(mdp, policy)  # [S, A]
+    values = _float_array(values, "values", (mdp.num_states,), "[S]")  # [S]
+    gamma = unit_interval(gamma, "gamma", "0.99")
+    lambda_ = unit_interval(lambda_, "lambda_", "0.95")
+    alive = (~mdp.terminal).astype(float)  # [S]
+    # δ̄(s, a) = Σ_s' P(s'|s,a) [R(s,a,s') + γ V̂(s') alive(s')] − V̂(s)
+    mean_delta = np.einsum("sat,sat->sa", mdp.transitions, mdp.rewards + gamma * (alive * values)[None, None, :])
+    mean_delta -= values[:, None]
+    live = np.flatnonzero(~mdp.terminal)
+    pairs = np.ix_(live, np.arange(mdp.num_actions))
+    # M[(s, a), (s', a')] = P(s'|s,a) π(a'|s') on the live pairs
+    following = np.einsum("sat,tb->satb", mdp.transitions, policy)[np.ix_(live, np.arange(mdp.num_actions), live)]
+    size = live.size * mdp.num_actions
+    system = np.eye(size) - gamma * lambda_ * following.reshape(size, size)
+    expected = np.zeros((mdp.num_states, mdp.num_actions))  # [S, A]
+    expected[pairs] = np.linalg.solve(system, mean_delta[pairs].reshape(size)).reshape(live.size, mdp.num_actions)
+    return expected
 
 
 # --------------------------------------------------------------------------------------------------
@@ -494,3 +624,71 @@ def sample_trajectories(
         ):
             columns[key].append(row)
     return Trajectories(**{key: np.stack(rows) for key, rows in columns.items()})
+
+
+_MAX_ENUMERATED = 2_000_000  # episodes enumerate_episodes will list before asking for a smaller problem
+
+
+def enumerate_episodes(mdp: TabularMDP, policy: np.ndarray, max_steps: int) -> tuple[np.ndarray, Trajectories]:
+    """Every episode of `policy` in `mdp` with positive probability: (probabilities `[M]`, episodes `[T, M]`).
+
+    The episodes come in :class:`Trajectories`' layout (as :func:`sample_trajectories` returns them, padding
+    included), so anything computed from sampled episodes — tf_gae.gae, a gradient estimate — can be
+    computed on all of them, and its exact mean is `probabilities @ estimate`. Probabilities sum to 1.
+    Every episode must terminate within `max_steps` steps (e.g. :func:`time_indexed_mdp`).
+    """
+    policy = _check_policy(mdp, policy)  # [S, A]
+    max_steps = positive_int(max_steps, "max_steps")
+    current = np.flatnonzero(mdp.initial > 0)  # [M]: each path's current state
+    probability = mdp.initial[current]  # [M]
+    done = np.zeros(current.size, bool)  # [M]
+    history: list[dict[str, np.ndarray]] = []  # one dict of [M] rows per step, for the paths of that step
+    parents: list[np.ndarray] = []  # parents[t][m]: the index of path m among the paths of step t
+    for t in range(max_steps):
+        if done.all():
+            break
+        # Branch every running path over (a, s') with π(a|s) P(s'|s,a) > 0; finished paths carry on as padding.
+        weight = policy[current][:, :, None] * mdp.transitions[current]  # [M, A, S]
+        weight[done] = 0.0
+        weight[done, 0, current[done]] = 1.0  # padding: action 0, same state, probability factor 1
+        path, action, following = np.nonzero(weight > 0)
+        if path.size > _MAX_ENUMERATED:
+            raise ValueError(
+                f"{mdp!r} has more than {_MAX_ENUMERATED:,} episodes of {t + 1} steps under this policy; "
+                "enumerate a smaller problem (fewer states, actions or steps)"
+            )
+        running = ~done[path]
+        rewards = np.where(running, mdp.rewards[current[path], action, following], 0.0)
+        terminated = running & mdp.terminal[following]
+        history.append(dict(states=current[path], actions=np.where(running, action, 0), rewards=rewards,
+                            next_states=following, terminated=terminated, truncated=np.zeros(path.size, bool),
+                            valid=running))
+        parents.append(path)
+        probability = probability[path] * weight[path, action, following]
+        current, done = following, done[path] | terminated
+    if not done.all():
+        raise ValueError(
+            f"some episodes of {mdp!r} last more than max_steps={max_steps} steps; "
+            "enumeration lists whole episodes, so raise max_steps to the longest episode's length"
+        )
+    # Each step's rows belong to that step's paths; follow the parents back to index them by the final paths.
+    index = np.arange(current.size)
+    columns: dict[str, list[np.ndarray]] = {key: [] for key in Trajectories.__dataclass_fields__}
+    for step, path in zip(reversed(history), reversed(parents)):
+        for key, row in step.items():
+            columns[key].append(row[index])
+        index = path[index]
+    episodes = Trajectories(**{key: np.stack(rows[::-1]) for key, rows in columns.items()})
+    return probability, episodes
+
+
+def score_function_gradients(episodes: Trajectories, policy: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each episode's score-function estimate g = Σ_t ∇_θ log π(a_t|s_t) w_t for the tabular softmax, `[N, S, A]`.
+
+    ∇_{θ[s,·]} log π(a|s) = onehot(a) − π(·|s) at row s. `weights` `[T, N]` is what multiplies each step:
+    Â_t for the GAE policy gradient, γ^t (G_t − b(s_t)) for REINFORCE with a baseline; padding counts 0.
+    """
+    num_states, num_actions = policy.shape
+    score = np.eye(num_actions)[episodes.actions] - policy[episodes.states]  # [T, N, A]
+    weights = np.where(episodes.valid, weights, 0.0)  # [T, N]
+    return np.einsum("tns,tna,tn->nsa", np.eye(num_states)[episodes.states], score, weights)
