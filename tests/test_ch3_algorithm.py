@@ -116,3 +116,34 @@ def test_main_quick_writes_figures(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "RMS error of V against exact V^π" in out
     assert "Summary" in out
+
+
+# ---------------------------------------------------------------------------------- step 2b: the order
+
+
+def test_fixed_point_is_where_step2_adam_steps_go(fit):
+    """The linear solve of batch_fitted_values against 300 Adam steps on the same batch (fit_value_function)."""
+    mdp = ch3.small_mdp(0)
+    batch = tabular.sample_trajectories(mdp, ch3.evaluation_policy(mdp, 0), 1000, max_steps=200, seed=4)
+    fixed_point = ch3.batch_fitted_values(batch, np.zeros(1000, np.int64), 1, mdp.num_states, mdp.gamma, ch3.LAMBDA)[0]
+    start = np.linalg.norm(fit.initial - fixed_point)
+    assert np.linalg.norm(fit.fitted - fixed_point) < 1e-4 * start  # Adam lands on it (7e-8 of the way left, seed 0)
+
+
+@pytest.fixture(scope="module")
+def orderings() -> dict[int, ch3.OrderingResult]:
+    return {n: ch3.ordering_experiment(seed=0, lambda_=1.0, batch_episodes=n, num_batches=4000 // n) for n in (1, 20)}
+
+
+def test_advantages_after_fitting_on_the_batch_cancel_in_every_state(orderings):
+    for result in orderings.values():
+        assert result.largest_state_sum_after < 1e-9
+        assert result.spread_after < result.spread_before
+
+
+def test_fitting_first_shrinks_the_gradient_and_the_paper_order_is_unbiased(orderings):
+    one, twenty = orderings[1], orderings[20]
+    for result in (one, twenty):  # λ = 1 with a V from another batch: γ-just, so E[ĝ] = g^γ (exact, linear solves)
+        assert abs(result.length_before - 1.0) < 4 * result.length_stderr
+    assert one.shrinkage > 10 * one.shrinkage_stderr and one.length_after < 0.6  # one episode: about half is lost
+    assert twenty.shrinkage > 2 * twenty.shrinkage_stderr and twenty.shrinkage < one.shrinkage / 4
