@@ -6,15 +6,24 @@ Every claim of the section is checked numerically in float64 and printed with it
 
   1. the backward recursion (tf_gae.gae) equals the explicit sum Â_t = Σ_l (γλ)^l δ_{t+l}
      (GAE paper eq. 16), on random rollouts with terminations and time-limit truncations;
-  2. λ = 1 telescopes: Â_t = G_t − V(s_t), the bootstrapped discounted return minus V;
-  3. λ = 0 gives the one-step TD residual: Â_t = δ_t;
+     Written out: the k-step estimators Â^(k)_t = Σ_{l<k} γ^l δ_{t+l} telescope to
+     −V(s_t) + Σ_{l<k} γ^l r_{t+l} + γ^k V(s_{t+k}) (paper eqs. 11–15), and their exponential average
+     (1 − λ) Σ_k λ^{k−1} Â^(k) collects to Σ_l (γλ)^l δ_{t+l} (eq. 16); both steps checked in float64;
+  2. λ = 1 telescopes: Â_t = G_t − V(s_t), the bootstrapped discounted return minus V (eq. 18);
+  3. λ = 0 gives the one-step TD residual: Â_t = δ_t (eq. 17);
   4. returns = Â + V is the λ-return (1 − λ) Σ_n λ^{n−1} G^{(n)}_t with the tail weight
      (Sutton & Barto eq. 12.3, and 12.9 for a stretch cut by a time limit);
   5. γλ sets an effective horizon 1/(1 − γλ): the weight on δ_{t+l} is (γλ)^l (figure, table);
   6. a state-dependent baseline b(s) leaves the policy gradient unbiased and changes its variance:
      exact gradient by enumerating every trajectory of a two-step MDP (autodiff of exact J(θ)),
      exact mean and variance of the estimator by the same enumeration, and sampled estimates with
-     no baseline, a constant one, the exact V^π and V^π plus noise of growing scale (two figures).
+     no baseline, a constant one, the exact V^π and V^π plus noise of growing scale (two figures);
+  7. GAE as reward shaping (paper §4, eqs. 20–27): with the potential Φ = V the shaped reward
+     r + γV(s') − V(s) is δ, so Â_t is the γλ-discounted return of shaped rewards; shaping leaves A^π
+     unchanged (a linear solve on the shaped tabular MDP); the response function
+     χ(l; s, a) = E[r_{t+l} | s, a] − E[r_{t+l} | s] sums to A^π with weights γ^l. On an MDP whose reward
+     arrives 20 steps after the action, GAE(λ = 0.95) keeps 0.95^20 = 36% of the advantage with raw rewards
+     and all of it with Φ = V^π, where every bit of χ̃ sits at l = 0 (figure ch4_response_function.png).
 
 It ends with what the article gets wrong in this section: its formula
 A(s,a,t) = Σ_{k=0}^{T−1} γ^k V(s_{t+k}) − V(s_t) reads no reward and has no λ, and GAE is not "solved by
@@ -27,7 +36,8 @@ References: Schulman, Moritz, Levine, Jordan, Abbeel, "High-Dimensional Continuo
 Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (the GAE paper); Sutton & Barto,
 "Reinforcement Learning: An Introduction", 2nd ed. 2018, §12.1 (λ-return) and §13.4 (baselines);
 Sutton, McAllester, Singh, Mansour, "Policy Gradient Methods for RL with Function Approximation",
-NeurIPS 2000 (the policy gradient theorem).
+NeurIPS 2000 (the policy gradient theorem); Ng, Harada, Russell, "Policy Invariance under Reward
+Transformations: Theory and Application to Reward Shaping", ICML 1999.
 """
 
 from __future__ import annotations
@@ -62,6 +72,17 @@ __all__ = [
     "HorizonRow",
     "horizon_table",
     "plot_horizon_weights",
+    "k_step_advantages",
+    "exponential_average",
+    "k_step_errors",
+    "shaping_error",
+    "shaped_mdp",
+    "response_function",
+    "ShapingResult",
+    "delayed_reward_mdp",
+    "shaping_experiment",
+    "credit_captured",
+    "plot_response_function",
     "two_step_mdp",
     "random_logits",
     "exact_objective",
@@ -82,9 +103,11 @@ __all__ = [
 ]
 
 GAMMA_LAMBDA_GRID = [(g, lam) for g in (0.0, 0.9, 0.99, 1.0) for lam in (0.0, 0.5, 0.95, 1.0)]
+SHAPING_LAMBDAS = (0.9, 0.95, 0.99, 1.0)
 HORIZON_PAIRS = [(0.99, 0.0), (0.99, 0.5), (0.9, 0.95), (0.99, 0.9), (0.99, 0.95), (0.995, 0.97), (0.99, 1.0)]
 NOISE_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
-FIGURE_NAMES = ("ch4_horizon_weights.png", "ch4_baseline_variance.png", "ch4_baseline_gradient.png")
+FIGURE_NAMES = ("ch4_horizon_weights.png", "ch4_baseline_variance.png", "ch4_baseline_gradient.png",
+                "ch4_response_function.png")
 _DPI = 120
 
 
@@ -95,7 +118,7 @@ _DPI = 120
 
 @dataclass(frozen=True)
 class Rollout:
-    """A time-major `[T, B]` float64 rollout in the kernel's conventions (DESIGN.md, "The kernel contract").
+    """A time-major `[T, B]` float64 rollout in the kernel's conventions (docs/design.md, "The kernel").
 
     Values are consistent inside an episode, `next_values[t] == values[t + 1]`, as they are when one
     value function is evaluated on consecutive observations; where an episode is truncated (or the
@@ -332,6 +355,246 @@ def plot_horizon_weights(pairs: Sequence[tuple[float, float]], out_dir: Path) ->
     fig.tight_layout(rect=(0.0, 0.1, 1.0, 1.0))
     path = out_dir / FIGURE_NAMES[0]
     fig.savefig(path, format="png", dpi=_DPI)
+    return path
+
+
+# ==================================================================================================
+# 1b. From k-step estimators to eq. 16, and GAE as shaped rewards (GAE paper §3–4).
+# ==================================================================================================
+
+
+def _deltas(rollout: Rollout, gamma: float) -> np.ndarray:
+    """δ_t = r_t + γ (1 − term_t) V(s_{t+1}) − V(s_t), float64 `[T, B]` (the NaN behind a terminal step never read)."""
+    bootstrap = np.where(rollout.terminated, 0.0, np.nan_to_num(rollout.next_values))
+    return rollout.rewards + gamma * bootstrap - rollout.values
+
+
+def _segment_ends(rollout: Rollout) -> np.ndarray:
+    """end[t, b]: the last step of the episode segment step t belongs to (terminated, truncated or T − 1)."""
+    num_steps = rollout.rewards.shape[0]
+    cut = rollout.terminated | rollout.truncated
+    cut[-1] = True
+    ends = np.zeros(cut.shape, np.int64)
+    following = np.full(cut.shape[1], num_steps - 1)
+    for t in range(num_steps - 1, -1, -1):
+        following = np.where(cut[t], t, following)
+        ends[t] = following
+    return ends
+
+
+def k_step_advantages(rollout: Rollout, gamma: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Â^(k)_t two ways, `[T, B]` each: the sum of k residuals and its telescoped form (paper eqs. 11–15).
+
+        Â^(k)_t = Σ_{l=0}^{k−1} γ^l δ_{t+l}
+                = −V(s_t) + r_t + γ r_{t+1} + ... + γ^{k−1} r_{t+k−1} + γ^k V(s_{t+k})
+
+    since each +γ^{l+1} V(s_{t+l+1}) of δ_{t+l} cancels the −γ^{l+1} V(s_{t+l+1}) of δ_{t+l+1}. Both stop at
+    the segment's end: there V(s_{t+k}) is the final observation's value, or 0 after a termination.
+    """
+    deltas = _deltas(rollout, gamma)
+    ends = _segment_ends(rollout)
+    residual_sum = np.zeros_like(deltas)
+    telescoped = np.zeros_like(deltas)
+    for t, b in np.ndindex(*deltas.shape):
+        last = min(t + k - 1, ends[t, b])  # the last step inside both the k steps and the segment
+        steps = np.arange(t, last + 1)
+        discount = gamma ** (steps - t)
+        residual_sum[t, b] = np.sum(discount * deltas[steps, b])
+        bootstrap = 0.0 if rollout.terminated[last, b] else rollout.next_values[last, b]
+        telescoped[t, b] = (np.sum(discount * rollout.rewards[steps, b]) + gamma ** (last + 1 - t) * bootstrap
+                            - rollout.values[t, b])
+    return residual_sum, telescoped
+
+
+def exponential_average(rollout: Rollout, gamma: float, lambda_: float,
+                        estimators: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """eq. 16 from its definition: (1 − λ)(Â^(1) + λ Â^(2) + λ² Â^(3) + ...), written for a finite segment.
+
+    Where the segment leaves N steps (t included), Â^(k) = Â^(N) for every k ≥ N, so the weights
+    (1 − λ) λ^{k−1} of those k sum to λ^{N−1}: (1 − λ) Σ_{k<N} λ^{k−1} Â^(k) + λ^{N−1} Â^(N).
+    `estimators`: Â^(1), Â^(2), ... up to the longest segment, if already computed for this γ.
+    """
+    ends = _segment_ends(rollout)
+    left = ends - np.arange(ends.shape[0])[:, None] + 1  # N, [T, B]
+    if estimators is None:
+        estimators = [k_step_advantages(rollout, gamma, k)[0] for k in range(1, int(np.max(left)) + 1)]
+    average = np.zeros_like(estimators[0])
+    for k, estimate in enumerate(estimators, start=1):
+        weight = np.where(k < left, (1 - lambda_) * lambda_ ** (k - 1), np.where(k == left, lambda_ ** (left - 1), 0.0))
+        average += weight * estimate
+    return average
+
+
+def k_step_errors(rollout: Rollout, gammas: Sequence[float] = (0.0, 0.9, 0.99, 1.0),
+                  lambdas: Sequence[float] = (0.0, 0.5, 0.95, 1.0)) -> tuple[float, float]:
+    """(max |sum of residuals − telescoped form| (eqs. 11–15) over γ and every k, max |eq. 16 average − tf_gae.gae| over γ, λ)."""
+    ends = _segment_ends(rollout)
+    longest = int(np.max(ends - np.arange(ends.shape[0])[:, None])) + 1
+    telescoping, average = 0.0, 0.0
+    for gamma in gammas:
+        pairs = [k_step_advantages(rollout, gamma, k) for k in range(1, longest + 1)]
+        telescoping = max(telescoping, max(float(np.max(np.abs(a - b))) for a, b in pairs))
+        estimators = [residual_sum for residual_sum, _ in pairs]
+        for lam in lambdas:
+            error = exponential_average(rollout, gamma, lam, estimators) - _gae(rollout, gamma, lam).advantages.numpy()
+            average = max(average, float(np.max(np.abs(error))))
+    return telescoping, average
+
+
+def shaping_error(rollout: Rollout, gammas: Sequence[float] = (0.9, 0.99, 1.0),
+                  lambdas: Sequence[float] = (0.0, 0.5, 0.95, 1.0)) -> float:
+    """max |tf_gae.gae − the (γλ)-discounted return of the shaped rewards r̃_t = r_t + γ V(s_{t+1}) − V(s_t)| (eqs. 20–25).
+
+    r̃ is potential-based shaping (Ng, Harada, Russell 1999) with the potential Φ = V, and r̃_t = δ_t, so
+    Σ_l (γλ)^l r̃_{t+l} is eq. 16 read as a discounted return: tf_gae.discounted_returns with discount γλ,
+    nothing bootstrapped where the segment is cut (the bootstrap is already inside r̃ = δ).
+    """
+    worst = 0.0
+    for gamma in gammas:
+        shaped = _deltas(rollout, gamma)  # r̃_t = r_t + γ Φ(s_{t+1}) − Φ(s_t), Φ = V
+        for lam in lambdas:
+            returns = tf_gae.discounted_returns(shaped, rollout.terminated, rollout.truncated, gamma=gamma * lam).numpy()
+            worst = max(worst, float(np.max(np.abs(returns - _gae(rollout, gamma, lam).advantages.numpy()))))
+    return worst
+
+
+def shaped_mdp(mdp: tabular.TabularMDP, potential: np.ndarray) -> tabular.TabularMDP:
+    """The same MDP with rewards R̃(s, a, s') = R(s, a, s') + γ Φ(s') − Φ(s), Φ = 0 on terminal states (paper §4)."""
+    potential = np.where(mdp.terminal, 0.0, potential)
+    rewards = mdp.rewards + mdp.gamma * potential[None, None, :] - potential[:, None, None]
+    rewards[mdp.terminal] = 0.0  # nothing happens after the end
+    return tabular.TabularMDP(mdp.transitions, rewards, mdp.terminal, mdp.initial, mdp.gamma, name=f"shaped {mdp.name}")
+
+
+def response_function(mdp: tabular.TabularMDP, policy: np.ndarray, max_lag: int) -> np.ndarray:
+    """χ(l; s, a) = E[r_{t+l} | s_t = s, a_t = a] − E[r_{t+l} | s_t = s] for l = 0..max_lag−1, `[L, S, A]` (eq. 26).
+
+        E[r_t | s, a] = r̄(s, a) = Σ_s' P(s'|s,a) R(s,a,s')
+        E[r_{t+l} | s, a] = Σ_s' P(s'|s,a) (P_π^{l−1} r̄_π)(s'),  l ≥ 1,   r̄_π(s) = Σ_a π(a|s) r̄(s, a)
+        E[r_{t+l} | s] = Σ_a π(a|s) E[r_{t+l} | s, a]
+
+    χ(l; s, a) is how much taking a in s changes the reward l steps later; Σ_l γ^l χ(l; s, a) = A^{π,γ}(s, a)
+    (eq. 27), so χ says how far into the future an action's credit lies.
+    """
+    mean_reward = np.einsum("sat,sat->sa", mdp.transitions, mdp.rewards)  # r̄(s, a), [S, A]
+    policy_transitions = np.einsum("sa,sat->st", policy, mdp.transitions)  # P_π, [S, S]
+    ahead = np.einsum("sa,sa->s", policy, mean_reward)  # P_π^{l−1} r̄_π, starting at l = 1, [S]
+    response = np.zeros((max_lag, mdp.num_states, mdp.num_actions))
+    for lag in range(max_lag):
+        given_action = mean_reward if lag == 0 else np.einsum("sat,t->sa", mdp.transitions, ahead)  # [S, A]
+        response[lag] = given_action - np.sum(policy * given_action, axis=1, keepdims=True)
+        if lag > 0:
+            ahead = policy_transitions @ ahead
+    return response
+
+
+@dataclass(frozen=True)
+class ShapingResult:
+    """The response function of one MDP with its own rewards and with rewards shaped by two potentials."""
+
+    mdp: tabular.TabularMDP
+    policy: np.ndarray  # [S, A]
+    lags: np.ndarray  # [L]
+    raw: np.ndarray  # [L, S, A]: χ of the rewards as they are
+    shaped_exact: np.ndarray  # [L, S, A]: χ̃ with Φ = V^π
+    shaped_noisy: np.ndarray  # [L, S, A]: χ̃ with Φ = V^π + noise
+    advantages: np.ndarray  # [S, A]: A^{π,γ} by linear solve
+    sum_error: float
+    """max |Σ_l γ^l χ(l) − A^{π,γ}| over the three reward functions (eq. 27 and shaping's invariance)."""
+    invariance_error: float
+    """max |A of each shaped MDP − A of the original| (tf_gae.mdp.advantages): shaping keeps advantages."""
+    exact_tail: float
+    """max over l ≥ 1 of |χ̃(l)| with Φ = V^π: 0 — all credit lands at l = 0."""
+
+
+def delayed_reward_mdp(delay: int = 20, gamma: float = 0.99) -> tabular.TabularMDP:
+    """An action whose consequence arrives `delay` steps later: the shape of a language model's final score.
+
+    State 0 starts; its action 0 enters chain A, action 1 chain B, each `delay` states long and walked
+    with either action. Leaving the last state of chain A pays 1, everything else pays 0. Under a policy
+    π, A^π(0, a) = ±γ^delay π(other action | 0), and all of it arrives `delay` steps after the choice.
+    """
+    num_states = 2 * delay + 2
+    start, end = 0, num_states - 1
+    transitions = np.zeros((num_states, 2, num_states))  # [S, A, S]
+    rewards = np.zeros((num_states, 2, num_states))  # [S, A, S]
+    transitions[start, 0, 1] = transitions[start, 1, delay + 1] = 1.0
+    for first in (1, delay + 1):
+        for s in range(first, first + delay):
+            transitions[s, :, s + 1 if s < first + delay - 1 else end] = 1.0
+    rewards[delay, :, end] = 1.0  # leaving the last state of chain A
+    transitions[end, :, end] = 1.0
+    initial = np.zeros(num_states)
+    initial[start] = 1.0
+    return tabular.TabularMDP(transitions, rewards, np.arange(num_states) == end, initial, gamma,
+                              name=f"delayed_reward(delay={delay})")
+
+
+def shaping_experiment(seed: int, mdp: tabular.TabularMDP | None = None, max_lag: int = 3000,
+                       noise: float = 0.05) -> ShapingResult:
+    """χ under a random policy for the rewards as they are, and shaped by Φ = V^π and by Φ = V^π + noise·z(s).
+
+    `mdp` defaults to :func:`delayed_reward_mdp`; `max_lag` must cover the episodes (γ^l χ summed to it).
+    """
+    mdp = delayed_reward_mdp() if mdp is None else mdp
+    policy = tabular.random_policy(mdp, seed=seed + 1)
+    values = tabular.policy_evaluation(mdp, policy)
+    noisy = values + noise * np.random.default_rng(seed + 2).normal(size=mdp.num_states)
+    advantages = tabular.advantages(mdp, policy)
+    discount = mdp.gamma ** np.arange(max_lag)[:, None, None]
+    responses, sum_errors, invariance = [], [], []
+    for potential in (np.zeros(mdp.num_states), values, noisy):
+        shaped = shaped_mdp(mdp, potential)
+        chi = response_function(shaped, policy, max_lag)
+        responses.append(chi)
+        sum_errors.append(float(np.max(np.abs(np.sum(discount * chi, axis=0) - advantages))))
+        invariance.append(float(np.max(np.abs(tabular.advantages(shaped, policy) - advantages))))
+    return ShapingResult(mdp, policy, np.arange(max_lag), responses[0], responses[1], responses[2], advantages,
+                         max(sum_errors), max(invariance), float(np.max(np.abs(responses[1][1:]))))
+
+
+def credit_captured(result: ShapingResult, lambda_: float) -> dict[str, float]:
+    """Σ_l (γλ)^l χ(l; s_0, a_0) / A^π(s_0, a_0) at the start state's first action, for each reward function:
+    the share of the advantage GAE(γ, λ) sees in expectation (with Φ the V it subtracts)."""
+    weights = (result.mdp.gamma * lambda_) ** result.lags
+    target = result.advantages[0, 0]
+    return {name: float(weights @ chi[:, 0, 0]) / target
+            for name, chi in (("raw", result.raw), ("noisy", result.shaped_noisy), ("exact", result.shaped_exact))}
+
+
+def plot_response_function(result: ShapingResult, lambda_: float, out_dir: Path, lags: int = 60) -> Path:
+    """Figure: χ(l; s_0, a_0) against l, raw and shaped, and the credit Σ_{l≤L} w_l χ(l) with w = γ^l and (γλ)^l."""
+    s, a = 0, 0  # the start state's first action (chain A in delayed_reward_mdp)
+    gamma = result.mdp.gamma
+    fig = _figure(12.0, 4.6)
+    ax_chi, ax_credit = fig.subplots(1, 2)
+    series = (("rewards as they are (Φ = 0)", result.raw, "C0", "o"),
+              ("shaped with Φ = V^π + noise", result.shaped_noisy, "C1", "s"),
+              ("shaped with Φ = V^π (exact)", result.shaped_exact, "C2", "^"))
+    for label, chi, color, marker in series:
+        ax_chi.plot(result.lags[:lags], chi[:lags, s, a], color=color, marker=marker, ms=3, lw=1.2, label=label)
+        for discount, style, name in ((gamma, "-", "γ"), (gamma * lambda_, "--", "γλ")):
+            credit = np.cumsum(discount ** result.lags[:lags] * chi[:lags, s, a])
+            ax_credit.plot(result.lags[:lags], credit, color=color, ls=style, lw=1.4,
+                           label=f"{label}, weights {name}^l")
+    ax_credit.axhline(result.advantages[s, a], color="k", lw=0.8, ls=":", label=f"A^π(s, a) = {result.advantages[s, a]:+.3f}")
+    ax_chi.axhline(0.0, color="k", lw=0.6)
+    ax_chi.set_xlabel("lag l (steps after the action)")
+    ax_chi.set_ylabel("χ(l; s, a) (reward units)")
+    ax_chi.set_title(f"response function of state {s}, action {a}: E[r_(t+l) | s, a] − E[r_(t+l) | s]", fontsize=9)
+    ax_chi.legend(fontsize=7.5)
+    ax_credit.set_xlabel("lags summed, L")
+    ax_credit.set_ylabel("Σ_(l ≤ L) w_l χ(l; s, a) (reward units)")
+    ax_credit.set_title(f"credit gathered up to lag L, weights γ^l (solid) and (γλ)^l (dashed), γ = {gamma:g}, "
+                        f"λ = {lambda_:g}\ndotted: the whole advantage (both green lines lie on it from L = 0)", fontsize=9)
+    ax_credit.legend(fontsize=6.5, loc="center left")
+    for ax in (ax_chi, ax_credit):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Reward shaping with the potential V (GAE paper §4): {result.mdp.name}, one (s, a), first {lags} lags",
+                 fontsize=10)
+    fig.tight_layout()
+    path = out_dir / FIGURE_NAMES[3]
+    fig.savefig(path)
     return path
 
 
@@ -742,6 +1005,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("Chapter 4 — the maths of GAE, proved in float64")
     print("=" * 78)
     rollout = random_rollout(num_steps, num_envs, args.seed)
+    identity_rollout = random_rollout(64, 8, args.seed)  # the explicit k-step sums are slow Python loops
     ends = int(rollout.terminated.sum()), int(rollout.truncated.sum())
     print(f"Random rollout: T = {num_steps} steps × B = {num_envs} envs, "
           f"{ends[0]} terminations, {ends[1]} truncations;")
@@ -755,13 +1019,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"    γ ∈ {{0, 0.9, 0.99, 1}} × λ ∈ {{0, 0.5, 0.95, 1}}: "
           f"max |recursion − sum| = {e1:.2e}  → {_verdict(e1)}\n")
 
+    print("    Where eq. 16 comes from (paper eqs. 11–16). The k-step advantage estimators sum k residuals, and the")
+    print("    sum telescopes — each +γ^{l+1} V(s_{t+l+1}) of δ_{t+l} cancels the −γ^{l+1} V(s_{t+l+1}) of δ_{t+l+1}:")
+    print("      Â^(1)_t = δ_t                       = −V(s_t) + r_t + γ V(s_{t+1})")
+    print("      Â^(2)_t = δ_t + γ δ_{t+1}           = −V(s_t) + r_t + γ r_{t+1} + γ² V(s_{t+2})")
+    print("      Â^(k)_t = Σ_{l<k} γ^l δ_{t+l}        = −V(s_t) + Σ_{l<k} γ^l r_{t+l} + γ^k V(s_{t+k})")
+    print("    Few terms: little variance, bias from V; many: the reverse. GAE averages all of them with weights")
+    print("    (1 − λ) λ^{k−1}, which sum to 1; collecting the coefficient of each δ_{t+l}:")
+    print("      (1 − λ)(Â^(1) + λ Â^(2) + λ² Â^(3) + ...)")
+    print("        = (1 − λ)(δ_t (1 + λ + λ² + ...) + γ δ_{t+1} (λ + λ² + ...) + γ² δ_{t+2} (λ² + ...) + ...)")
+    print("        = (1 − λ)(δ_t / (1 − λ) + γ δ_{t+1} λ / (1 − λ) + γ² δ_{t+2} λ² / (1 − λ) + ...) = Σ_l (γλ)^l δ_{t+l}")
+    print("    On a segment that ends N steps after t, Â^(k) = Â^(N) for all k ≥ N, so their weights add up to λ^{N−1}.")
+    telescoping, average = k_step_errors(identity_rollout)
+    print(f"    checked on a {identity_rollout.rewards.shape[0]} × {identity_rollout.rewards.shape[1]} rollout, every k up to "
+          f"the longest segment: max |Σ_{{l<k}} γ^l δ − telescoped form| = {telescoping:.1e}  → {_verdict(telescoping)};")
+    print(f"    max |(1 − λ) Σ_k λ^{{k−1}} Â^(k) (tail λ^{{N−1}}) − tf_gae.gae| = {average:.1e}  → {_verdict(average)}\n")
+
     print("(2) λ = 1 telescopes to the discounted return minus V")
     print("    Σ_l γ^l δ_{t+l} = Σ_l γ^l r_{t+l} + γ^n V(s_{t+n}) − V(s_t) = G_t − V(s_t)")
     print("    (each +γ^{l+1} V(s_{t+l+1}) in δ_{t+l} cancels the −γ^{l+1} V(s_{t+l+1}) in δ_{t+l+1})")
+    print("    (eq. 18: GAE(γ, 1) = Σ_l γ^l r_{t+l} − V(s_t), which is Â^(∞), the last of eqs. 11–15; V is only a baseline,")
+    print("    so it is γ-just for any V, and carries the variance of the whole return)")
     e2 = lambda_one_error(rollout)
     print(f"    max |GAE(γ, 1) − (tf_gae.discounted_returns(bootstrap=V) − V)| = {e2:.2e}  → {_verdict(e2)}\n")
 
     print("(3) λ = 0 is the TD residual: Â_t = δ_t (only the l = 0 term has weight (γ·0)^0 = 1)")
+    print("    (eq. 17: GAE(γ, 0) = δ_t = r_t + γ V(s_{t+1}) − V(s_t), which is Â^(1): γ-just only if V = V^{π,γ}, low variance)")
     e3 = lambda_zero_error(rollout)
     print(f"    max |GAE(γ, 0) − tf_gae.td_residuals| = {e3:.2e}  → {_verdict(e3)}\n")
 
@@ -828,6 +1111,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     gradient_path = plot_baseline_gradient(experiment, args.out)
     print(f"    figures: {variance_path}\n             {gradient_path}\n")
 
+    print("(7) GAE as a discounted sum of shaped rewards, and the response function (GAE paper §4)")
+    print("    Reward shaping (Ng, Harada, Russell 1999) adds a potential's difference to every reward:")
+    print("      r̃(s, a, s') = r(s, a, s') + γ Φ(s') − Φ(s)        (Φ = 0 at a terminal state)")
+    print("    Along an episode the added terms telescope, Σ_l γ^l r̃_{t+l} = Σ_l γ^l r_{t+l} − Φ(s_t), so the shaped")
+    print("    Q and V are the old ones minus Φ(s): A^{π,γ} is unchanged and so is the policy gradient.")
+    print("    With Φ = V, r̃_t = r_t + γ V(s_{t+1}) − V(s_t) = δ_t, and eq. 16 reads as a discounted return with the")
+    print("    steeper discount γλ (the paper's eqs. 20–25):   Â_t = Σ_l (γλ)^l r̃_{t+l}.")
+    shaping = shaping_error(rollout)
+    print(f"    max |tf_gae.discounted_returns(r̃, discount γλ) − tf_gae.gae| = {shaping:.1e}  → {_verdict(shaping)}")
+    print("    What the steeper discount costs depends on when an action's consequences arrive. The response function")
+    print("      χ(l; s, a) = E[r_{t+l} | s_t = s, a_t = a] − E[r_{t+l} | s_t = s]      (eq. 26)")
+    print("    is the change in the reward l steps later caused by taking a, and A^{π,γ}(s, a) = Σ_l γ^l χ(l; s, a)")
+    print("    (eq. 27). E[Â_t | s, a] − E[Â_t | s] = Σ_l (γλ)^l χ̃(l; s, a) for the rewards shaped by the V GAE uses:")
+    print("    where χ̃ has died out, (γλ)^l and γ^l give the same sum.")
+    result = shaping_experiment(args.seed)
+    print(f"    On {result.mdp.name}: state 0's action 0 (chain A) pays 1 twenty steps later; random policy, γ = "
+          f"{result.mdp.gamma}, A^π(0, 0) = {result.advantages[0, 0]:+.4f}.")
+    print(f"    float64 checks: max |Σ_l γ^l χ(l) − A^π| = {result.sum_error:.1e} for the raw and both shaped rewards; "
+          f"shaping changes A^π by {result.invariance_error:.1e};")
+    print(f"    with Φ = V^π, max |χ̃(l ≥ 1)| = {result.exact_tail:.1e}: all of the credit sits at l = 0.")
+    print("    the share of A^π(0, 0) that Σ_l (γλ)^l χ(l) keeps (GAE's expectation, as a fraction of the advantage):")
+    print("        λ      raw rewards (V = 0)   shaped, Φ = V^π + 0.05·z   shaped, Φ = V^π")
+    for lam in SHAPING_LAMBDAS:
+        shares = credit_captured(result, lam)
+        print(f"      {lam:5.2f}          {shares['raw']:6.3f}                 {shares['noisy']:6.3f}                "
+              f"{shares['exact']:6.3f}")
+    print(f"    raw rewards keep λ^20 of a reward twenty steps away (0.95^20 = {0.95 ** 20:.3f}); a good V moves the credit")
+    print("    to the moment of the action, where the steeper discount cannot cut it. This is why λ < 1 is safe with a")
+    print("    good critic, and costly with a poor one on delayed rewards (chapter 6's language-model score).")
+    response_path = plot_response_function(result, 0.95, args.out, lags=30)
+    print(f"    figure: {response_path}\n")
+
     print("Where the article is wrong in this section")
     scaling = article_reward_scaling(args.seed)
     print("  - Its A(s,a,t) = Σ_{k=0}^{T−1} γ^k V(s_{t+k}) − V(s_t) has no reward and no λ. Rewards × 10, V kept:")
@@ -843,10 +1158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"    sum of (1): the two agree to {e1:.1e}. One backward pass computes it; nothing is iterated to convergence.")
     print()
 
-    figures = [horizon_path, variance_path, gradient_path]
-    identity_errors = [e1, e2, e3, e4, experiment.theorem_error, worst_bias]
+    figures = [horizon_path, variance_path, gradient_path, response_path]
+    identity_errors = [e1, telescoping, average, e2, e3, e4, experiment.theorem_error, worst_bias, shaping,
+                       result.sum_error, result.invariance_error, result.exact_tail]
     print("Summary")
-    print(f"  float64 identities (1)-(4), the policy gradient theorem and E[g] = ∇J for every baseline: "
+    print(f"  float64 identities (1)-(4) with eqs. 11–16, the policy gradient theorem, E[g] = ∇J for every baseline, "
+          "shaping (7): "
           f"largest error {max(identity_errors):.1e}")
     print(f"  effective horizons 1/(1−γλ) for {len(rows)} (γ, λ) pairs; baseline variance for "
           f"{len(experiment.estimates)} baselines on {num_episodes:,} sampled episodes")

@@ -244,3 +244,38 @@ def test_main_quick_writes_the_figures(tmp_path, capsys):
         assert path.is_file(), name
         assert path.stat().st_size > 5_000, f"{name} is only {path.stat().st_size} bytes"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------------- (1b) and (7)
+
+
+def test_k_step_estimators_telescope_and_average_to_eq_16():
+    rollout = ch4.random_rollout(48, 6, seed=3)
+    telescoping, average = ch4.k_step_errors(rollout)
+    assert telescoping < TOLERANCE and average < TOLERANCE
+    # the average is a real average: λ = 0 keeps only Â^(1) = δ, λ = 1 only the longest Â^(N)
+    single, _ = ch4.k_step_advantages(rollout, 0.9, 1)
+    np.testing.assert_allclose(ch4.exponential_average(rollout, 0.9, 0.0), single, atol=TOLERANCE)
+
+
+def test_gae_is_the_gamma_lambda_discounted_return_of_shaped_rewards():
+    assert ch4.shaping_error(ch4.random_rollout(64, 8, seed=4)) < TOLERANCE
+
+
+@pytest.mark.parametrize("mdp", [None, tabular.random_mdp(6, 3, gamma=0.95, seed=5, terminal_probability=0.05)])
+def test_response_function_sums_to_the_advantage_and_shaping_keeps_it(mdp):
+    result = ch4.shaping_experiment(seed=0, mdp=mdp)
+    assert result.sum_error < TOLERANCE  # eq. 27, for the raw and both shaped rewards
+    assert result.invariance_error < TOLERANCE  # potential-based shaping leaves A^π as it was
+    assert result.exact_tail < TOLERANCE  # with Φ = V^π every χ̃(l ≥ 1) is 0
+    assert np.max(np.abs(result.raw[1:])) > 0.01  # while the raw rewards' response is spread out
+
+
+def test_credit_of_a_delayed_reward_is_lambda_to_the_delay_without_a_critic():
+    result = ch4.shaping_experiment(seed=0)  # delayed_reward_mdp(delay=20)
+    for lam in ch4.SHAPING_LAMBDAS:
+        shares = ch4.credit_captured(result, lam)
+        assert shares["raw"] == pytest.approx(lam**20, abs=TOLERANCE)  # (γλ)^20 / γ^20
+        assert shares["exact"] == pytest.approx(1.0, abs=TOLERANCE)
+    # A^π(0, a) = ±γ^20 π(other action | 0): the reward of chain A, seen from the start
+    assert result.advantages[0, 0] == pytest.approx(0.99**20 * result.policy[0, 1], abs=TOLERANCE)

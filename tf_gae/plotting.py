@@ -1,6 +1,6 @@
 """Learning curves from run directories: read `progress.csv`, align seeds, plot median and interquartile range.
 
-A run directory (see docs: DESIGN.md, "The run directory") holds `progress.csv`, one row per logging
+A run directory (docs/design.md, "The run directory") holds `progress.csv`, one row per logging
 interval with `env_steps` strictly increasing, and `config.json` with at least `env_id`, `algo` and
 `seed`. This module reads the former with the standard `csv` module (one file format shared by the
 trainer and the plotter, as Spinning Up's `progress.txt` is read by `spinup.run plot`) and draws the
