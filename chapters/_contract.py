@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["default_out", "parse_chapter_args"]
+__all__ = ["default_out", "parse_chapter_args", "print_exercises"]
 
 
 def default_out(module: str) -> Path:
@@ -45,3 +45,15 @@ def parse_chapter_args(
     if study:
         args.cache.mkdir(parents=True, exist_ok=True)
     return args
+
+
+def print_exercises(module: str, exercises: Sequence[str]) -> None:
+    """The chapter's closing exercises, with where their answers live and how to check an attempt."""
+    name = module.rsplit(".", 1)[-1].split("_")[0]  # "ch2"
+    print(f"Exercises (answers in chapters/answers/{name}.py; check yours with: pytest tests/test_exercises.py -k {name})")
+    for number, text in enumerate(exercises, start=1):
+        lines = text.split("\n")
+        print(f"  {number}. {lines[0]}")
+        for line in lines[1:]:
+            print(f"     {line}")
+    print()

@@ -49,7 +49,7 @@ from matplotlib.figure import Figure
 import tf_gae
 from chapters.ch4_math import article_formula
 from tf_gae import mdp as tabular
-from chapters._contract import parse_chapter_args
+from chapters._contract import parse_chapter_args, print_exercises
 from tf_gae._tf import tf
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "random_walk_offline_lambda_return",
     "best_setting",
     "plot_random_walk",
+    "EXERCISES",
     "main",
 ]
 
@@ -83,6 +84,15 @@ ESTIMATOR_GAMMAS = (0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
 BATCH_SIZES = (1, 10, 100, 1000)
 RW_LAMBDAS = (0.0, 0.4, 0.8, 0.9, 0.95, 0.975, 0.99, 1.0)
 RW_ALPHAS = tuple(np.round(np.linspace(0.05, 1.0, 20), 3).tolist())
+EXERCISES = (
+    "(derive) With γ = 1 and V̂ = V^π + c on every non-terminal state, what is Â_t(V̂) − Â_t(V^π) at a step with\n"
+    "N steps left in its episode? Why does it not bias the policy gradient here? [exercise_1(c, λ, N)]",
+    "(compute) Without listing any episode, compute ‖E[ĝ] − ∇J‖ of (c) at λ = 0.5 for V̂ = V^π + 1 + 0.5·z(s),\n"
+    "from tf_gae.mdp.expected_gae, state_visits, gradient_from_advantages and policy_gradient. [exercise_2()]",
+    "(modify and predict) Which λ on the grid 0, 0.1, …, 1 minimises the error of the mean of N = 10,000\n"
+    "episodes' ĝ, for the same V̂? Predict from the table, then check with LambdaStudy.batch_mse. [exercise_3()]",
+)
+"""Printed at the end of the walk-through; answers in chapters/answers/ch2.py, checked by tests/test_exercises.py."""
 _DPI = 120
 
 
@@ -643,6 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rw_path = plot_random_walk(rw, args.out)
     print(f"    figure: {rw_path}\n")
 
+    print_exercises("chapters.ch2_concept", EXERCISES)
     print("Summary")
     print(f"  (a) four definitions computed by tf_gae on one episode; identities to {float(table['sum_identity_error']):.0e}")
     print(f"  (b) article's formula: √bias² {comp.bias_article:.2f} vs GAE(λ=0.95) {comp.bias_gae[0.95]:.3f} with exact V "

@@ -53,7 +53,7 @@ from matplotlib.figure import Figure
 
 import tf_gae
 from tf_gae import mdp as tabular
-from chapters._contract import parse_chapter_args
+from chapters._contract import parse_chapter_args, print_exercises
 from tf_gae.trainers import A2CConfig, A2CTrainer, ReinforceConfig, ReinforceTrainer
 
 __all__ = [
@@ -75,6 +75,7 @@ __all__ = [
     "train_a2c",
     "plot_value_fit",
     "plot_learning_curves",
+    "EXERCISES",
     "main",
 ]
 
@@ -85,6 +86,15 @@ LAMBDA = 0.95
 """GAE λ of steps 1-2 (and A2C's default)."""
 ORDERING_BATCHES = (1, 5, 20, 100)
 """Episodes per batch in the ordering experiment of (2b)."""
+EXERCISES = (
+    "(derive) With λ = 1, show that the V step 2 converges to on a batch is, in each state, the mean of the\n"
+    "returns G_t over the batch's visits to it. [exercise_1(batch, num_states, γ)]",
+    "(compute) With λ = 1 and V fitted first on a batch of one episode, which steps' advantages are exactly 0?\n"
+    "[exercise_2(states)]",
+    "(modify and predict) With five episodes per batch, does fitting V first cost more of the gradient at\n"
+    "λ = 0 or at λ = 1? Predict, then run ordering_experiment(0, λ, 5, 4000). [exercise_3()]",
+)
+"""Printed at the end of the walk-through; answers in chapters/answers/ch3.py, checked by tests/test_exercises.py."""
 _DPI = 120
 
 
@@ -628,6 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"    an update: Â from the V before this batch's fit; fitted first on one episode, V keeps "
           f"{orderings[0].length_after:.0%} of the gradient.")
     print()
+    print_exercises("chapters.ch3_algorithm", EXERCISES)
     print("Summary")
     print(f"  step 1: δ, Â and R^λ of a {len(table.rewards)}-step episode with a wrong V (γ = {GAMMA}, λ = {LAMBDA})")
     print(f"  step 2: V fitted on λ-returns, RMS error to exact V^π {fit.rms_initial:.3f} → {fit.rms_final:.4f}")

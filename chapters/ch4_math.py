@@ -55,7 +55,7 @@ from matplotlib.ticker import NullFormatter
 
 import tf_gae
 from tf_gae import mdp as tabular
-from chapters._contract import parse_chapter_args
+from chapters._contract import parse_chapter_args, print_exercises
 from tf_gae._tf import tf
 
 __all__ = [
@@ -99,6 +99,7 @@ __all__ = [
     "article_formula",
     "article_reward_scaling",
     "gae_linearity_error",
+    "EXERCISES",
     "main",
 ]
 
@@ -108,6 +109,15 @@ HORIZON_PAIRS = [(0.99, 0.0), (0.99, 0.5), (0.9, 0.95), (0.99, 0.9), (0.99, 0.95
 NOISE_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 FIGURE_NAMES = ("ch4_horizon_weights.png", "ch4_baseline_variance.png", "ch4_baseline_gradient.png",
                 "ch4_response_function.png")
+EXERCISES = (
+    "(derive) In eq. 16's average on a segment with N steps left, what weight does Â^(N) carry, and why do all\n"
+    "the weights still sum to 1? [exercise_1(λ, N)]",
+    "(compute) On delayed_reward_mdp(delay = D), what share of A^π(0, 0) does GAE(γ, λ) keep with raw rewards?\n"
+    "What is the smallest λ that keeps 90% of a reward 20 steps away? [exercise_2(λ, D), exercise_2_smallest_lambda]",
+    "(modify and predict) Shape with Φ = 2·V^π instead of V^π. Is χ̃(l ≥ 1) still 0? Does GAE(γ, 0.95) under- or\n"
+    "over-credit action 0 of state 0, and by how much? [exercise_3()]",
+)
+"""Printed at the end of the walk-through; answers in chapters/answers/ch4.py, checked by tests/test_exercises.py."""
 _DPI = 120
 
 
@@ -1161,6 +1171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = [horizon_path, variance_path, gradient_path, response_path]
     identity_errors = [e1, telescoping, average, e2, e3, e4, experiment.theorem_error, worst_bias, shaping,
                        result.sum_error, result.invariance_error, result.exact_tail]
+    print_exercises("chapters.ch4_math", EXERCISES)
     print("Summary")
     print(f"  float64 identities (1)-(4) with eqs. 11–16, the policy gradient theorem, E[g] = ∇J for every baseline, "
           "shaping (7): "

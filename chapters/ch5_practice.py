@@ -45,7 +45,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from chapters._contract import parse_chapter_args
+from chapters._contract import parse_chapter_args, print_exercises
 from tf_gae.parallel import run_cached
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_lambda_sweep",
     "walk_through",
+    "EXERCISES",
     "main",
 ]
 
@@ -82,6 +83,15 @@ PAPER_BEST_LAMBDAS = (0.92, 0.98)
 ALGORITHMS = {"reinforce": "REINFORCE with baseline (λ = 1)", "a2c": "A2C with GAE", "ppo": "PPO with GAE (λ = 0.8)"}
 A2C_LAMBDA = 0.95
 """A2C's default λ: its learning curve in the comparison is the sweep's λ = 0.95 runs."""
+EXERCISES = (
+    "(compute) Inside an 8-step A2C rollout, what weight does Â_t put on δ_{t+7} at γ = 0.99 with λ = 0.95, and\n"
+    "with λ = 1? What does that say about sweeping λ with 8-step rollouts? [exercise_1()]",
+    "(derive) Write GAE(γ, λ = 1) at the first step of an n-step rollout that no episode end interrupts, in\n"
+    "terms of the rewards, V(s_0) and the bootstrap V(s_n). [exercise_2(rewards, V(s_0), V(s_n), γ)]",
+    "(compute) A2C with its defaults and total_steps = 100,000: how many updates, and how many env steps\n"
+    "really? [exercise_3()]",
+)
+"""Printed at the end of the walk-through; answers in chapters/answers/ch5.py, checked by tests/test_exercises.py."""
 _DPI = 90
 
 
@@ -626,6 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("The λ sweep against the GAE paper's §6.3.1:")
     for task in tasks:
         print("  " + _verdict(summaries, task))
+    print()
+    print_exercises("chapters.ch5_practice", EXERCISES)
     figures = [plot_learning_curves(summaries, tasks, args.out), plot_lambda_sweep(summaries, tasks, args.out)]
     train_seconds = sum(r["train_seconds"] for r in results)
     print(f"\n{len(results)} runs ({cached} read from the cache; {train_seconds / 60:.1f} min of training summed "

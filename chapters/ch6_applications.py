@@ -42,10 +42,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from chapters._contract import parse_chapter_args
+from chapters._contract import parse_chapter_args, print_exercises
 from tf_gae.parallel import run_cached
 
-__all__ = ["VARIANTS", "Job", "run_job", "warm_started_model", "walk_through", "plot_training", "summary_rows", "main"]
+__all__ = ["VARIANTS", "Job", "run_job", "warm_started_model", "walk_through", "plot_training", "summary_rows", "EXERCISES", "main"]
 
 FIGURE_NAME = "ch6_accuracy_kl.png"
 TABLE_NAME = "ch6_results.md"
@@ -61,6 +61,15 @@ LABELS = {
 }
 COMMON: dict[str, Any] = dict(policy_learning_rate=3e-4, kl_beta=0.05)
 """Settings shared by the three runs (the rest are tf_gae.llm.ppo.LMPPOConfig's defaults)."""
+EXERCISES = (
+    "(compute) γ = 1, λ = 0.95, a score of 1 on the last of 40 response tokens and a critic that predicts 0:\n"
+    "what advantage does the first token get? [exercise_1()]",
+    "(derive) Token-level GAE with γ = λ = 1 over one response: write Â_t in terms of the rewards and V_t.\n"
+    "[exercise_2(rewards, values)]",
+    "(compute) The critic-free variant's advantage at the first token for a group with scores [1, 0, 0, 1];\n"
+    "what would GRPO's division by the group's standard deviation change? [exercise_3(scores)]",
+)
+"""Printed at the end of the walk-through; answers in chapters/answers/ch6.py, checked by tests/test_exercises.py."""
 _DPI = 90
 
 
@@ -286,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = "\n".join(lines)
     (args.out / TABLE_NAME).write_text(table + "\n")
     print("\n" + table)
+    print()
+    print_exercises("chapters.ch6_applications", EXERCISES)
     path = plot_training(results, args.out)
     print(f"\n{len(results)} runs in {time.perf_counter() - started:.0f} s. Wrote {path} and {args.out / TABLE_NAME}")
     return 0

@@ -1,0 +1,27 @@
+"""Answers to chapter 6's exercises (language models). Check: pytest tests/test_exercises.py -k ch6."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["exercise_1", "exercise_2", "exercise_3"]
+
+
+def exercise_1(lambda_: float = 0.95, length: int = 40) -> float:
+    """Compute: γ = 1, a score of 1 on the last of `length` response tokens and a critic that says 0 for
+    every token. Â at the first token: δ is 1 at the last token and 0 elsewhere, so Â_0 = λ^{length−1}
+    (0.95^39 = 0.135: λ < 1 hides most of a final score from the first tokens unless V carries it)."""
+    return lambda_ ** (length - 1)
+
+
+def exercise_2(rewards: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Derive: token-level GAE with γ = λ = 1 over one response (rewards and values `[T]`): the δ's
+    telescope, V_T = 0 after the last token, so Â_t = Σ_{k≥t} r_k − V_t."""
+    return np.cumsum(rewards[::-1])[::-1] - values
+
+
+def exercise_3(scores: np.ndarray) -> np.ndarray:
+    """Compute: the critic-free advantage chapter 6 gives the first token of each of a prompt's samples
+    with sequence scores `scores` [n]: the group-mean baseline, Â = score − mean(scores).
+    (GRPO further divides by the group's standard deviation; for [1, 0, 0, 1] that makes ±1.)"""
+    return scores - np.mean(scores)
