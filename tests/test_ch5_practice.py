@@ -109,13 +109,39 @@ def _sweep(solve_at: dict[float, int]) -> list[ch5.Summary]:
     return ch5.summarize(results, [TASK])
 
 
-def test_verdict_says_plainly_whether_the_paper_holds():
-    agree = ch5._verdict(_sweep({0.0: 300, 0.5: 200, 0.95: 100, 1.0: 200}), TASK)
-    assert "largest mean area is at λ = 0.95" in agree and "agree with §6.3.1" in agree and "NOT" not in agree
-    outside = ch5._verdict(_sweep({0.0: 300, 0.5: 100, 0.95: 200, 1.0: 200}), TASK)
-    assert "outside the paper's" in outside
-    disagree = ch5._verdict(_sweep({0.0: 300, 0.5: 200, 0.95: 200, 1.0: 100}), TASK)
-    assert "did NOT solve in fewer steps" in disagree
+def test_verdict_reads_intervals_and_says_cannot_tell_when_they_overlap():
+    clear = ch5._verdict(_sweep({0.0: 300, 0.5: 200, 0.95: 100, 1.0: 200}), TASK)  # seeds agree: zero-width intervals
+    assert "largest mean area is at λ = 0.95" in clear and "λ=0.95 > λ=0" in clear and "λ=0.95 > λ=1" in clear
+    results = []
+    for lam, per_seed in {0.0: [(0, 0, 0, 0), (0, 500, 500, 500)], 0.95: [(0, 0, 500, 500), (0, 0, 500, 500)],
+                          1.0: [(0, 0, 0, 500), (0, 0, 0, 500)]}.items():
+        results += [_result("a2c", lam, seed, list(curve)) for seed, curve in enumerate(per_seed)]
+    mixed = ch5._verdict(ch5.summarize(results, [TASK]), TASK)
+    assert "cannot tell (λ=0.95 ~ λ=0)" in mixed and "λ=0.95 > λ=1" in mixed
+
+
+def _cells(means: dict[tuple[float, float], list[float]]) -> list[ch5.GridCell]:
+    """Made-up cells whose seeds' curves are flat, so both measures equal the given per-seed values."""
+    return [ch5.grid_cell(g, lam, list(range(len(v))), [1, 2], np.tile(np.array(v, float)[:, None], (1, 2)))
+            for (g, lam), v in means.items()]
+
+
+def test_paper_verdict_reads_every_gamma_by_intervals():
+    cells = _cells({(0.99, 0.0): [100, 110, 120], (0.99, 0.96): [400, 410, 420], (0.99, 1.0): [360, 400, 440],
+                    (1.0, 0.0): [90, 100, 110], (1.0, 0.96): [300, 310, 320], (1.0, 1.0): [200, 210, 220]})
+    lines = ch5.paper_verdict(cells, "area")
+    assert lines[0] == ("γ = 0.99: best λ = 0.96, 410.0 [400.0, 420.0]; λ = 0: 110.0, λ=0.96 > λ=0; "
+                        "λ = 1: 400.0, cannot tell (λ=0.96 ~ λ=1)")
+    assert lines[1].endswith("λ = 1: 210.0, λ=0.96 > λ=1")
+    assert lines[2] == "best cell: γ = 0.99, λ = 0.96, 410.0 [400.0, 420.0]"
+    assert lines[3].endswith("holds by non-overlapping intervals at γ ∈ {1}")
+    assert lines[4].startswith("at γ ∈ {0.99} it does not show")
+    table = ch5.paper_table(cells, 50_000)
+    assert "**area**" in table and "**final**" in table
+    assert "| 0.99 | 110 [100, 120] | 410 [400, 420] | 400 [360, 440] |" in table
+    flat = ch5.grid_cell(1.0, 0.5, [0, 1], [1, 2, 3, 4], np.array([[0.0, 0.0, 0.0, 8.0], [0.0, 0.0, 0.0, 4.0]]))
+    np.testing.assert_allclose(flat.values["area"], [2.0, 1.0])  # the mean of evenly spaced points
+    np.testing.assert_allclose(flat.values["final"], [8.0, 4.0])  # the last quarter: one point of four
 
 
 def test_results_table_has_one_row_per_series_with_the_numbers():
@@ -158,12 +184,23 @@ def test_quick_writes_the_figures_and_the_table_with_every_series(quick):
             assert len(numbers) == 6 and all(math.isfinite(x) for x in numbers), row
             low, high = (-500.0, 0.0) if task.env_id == "Acrobot-v1" else (8.0, 500.0)
             assert all(low <= x <= high for x in numbers), row
-    assert "Wrote" in stdout and "The λ sweep against the GAE paper" in stdout
+    assert "Wrote" in stdout and "The A2C λ sweep" in stdout and "What the intervals say, area" in stdout
+    for name in ch5.PAPER_FIGURE_NAMES:
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
+    grid = (out / ch5.PAPER_TABLE_NAME).read_text()
+    rows = [line for line in grid.splitlines() if line.startswith("| 0.99 |") or line.startswith("| 1 |")]
+    assert len(rows) == 2 * len(ch5.QUICK_PAPER_GAMMAS)
+    for row in rows:  # mean [low, high] per λ, ordered, inside CartPole's range of returns
+        cells = re.findall(r"(\d+) \[(\d+), (\d+)\]", row)  # two tables: area, then final
+        assert len(cells) == len(ch5.QUICK_PAPER_LAMBDAS)
+        assert all(8 <= int(low) <= int(mean) <= int(high) <= 500 for mean, low, high in cells), row
 
 
 def test_quick_runs_are_evaluated_where_they_say(quick):
     out, _ = quick
-    groups = [json.loads(path.read_text()) for path in sorted((out / "cache").glob("*.json"))]
+    groups = [json.loads(path.read_text()) for path in sorted((out / "cache").glob("*.json"))
+              if not path.name.startswith("paper_")]
     assert len(groups) == len(ch5.QUICK_TASKS) * 3  # one compiled program per algorithm and task
     results = [result for group in groups for result in group["results"]]
     assert len(results) == len(ch5.QUICK_TASKS) * 2 * (2 + len(ch5.QUICK_LAMBDAS))
@@ -179,6 +216,19 @@ def test_quick_runs_are_evaluated_where_they_say(quick):
         if result["algo"] == "a2c":
             assert result["lam"] in ch5.QUICK_LAMBDAS
         assert all(math.isfinite(r) for r in result["returns"])
+
+
+def test_quick_paper_grid_runs_every_cell_on_its_grid(quick):
+    out, _ = quick
+    jobs = [json.loads(path.read_text()) for path in sorted((out / "cache").glob("paper_*.json"))]
+    assert len(jobs) == len(ch5.QUICK_PAPER_GAMMAS)  # one compiled program per γ
+    runs = [run for job in jobs for run in job["runs"]]
+    cells = {(run["gamma"], run["lam"]) for run in runs}
+    assert cells == {(g, lam) for g in ch5.QUICK_PAPER_GAMMAS for lam in ch5.QUICK_PAPER_LAMBDAS}
+    assert len(runs) == len(cells) * 2  # two seeds in --quick
+    grid = list(range(ch5.QUICK_PAPER_EVERY, ch5.QUICK_PAPER_BUDGET + 1, ch5.QUICK_PAPER_EVERY))
+    for run in runs:
+        assert run["steps"] == grid and all(8 <= r <= 500 for r in run["returns"])  # CartPole returns
 
 
 def test_walk_through_names_the_lines_that_do_each_step(quick):

@@ -1,0 +1,44 @@
+"""tf_gae.stats: the bootstrap interval against its coverage and the normal-theory interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tf_gae.stats import bootstrap_interval, compare
+
+
+def test_interval_of_the_mean_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    trials = 1000
+    covered = 0
+    for k in range(trials):
+        sample = rng.normal(loc=3.0, scale=2.0, size=20)
+        low, high = bootstrap_interval(sample, draws=2000, seed=k)
+        covered += low <= 3.0 <= high
+    # the percentile bootstrap of a mean of 20 normals covers ~93-94%; binomial s.e. over 1000 trials ~0.007
+    assert 0.90 < covered / trials < 0.97
+
+
+def test_large_samples_give_the_normal_theory_interval():
+    sample = np.random.default_rng(1).exponential(size=4000)  # skewed: no normality assumed
+    low, high = bootstrap_interval(sample, draws=20_000)
+    half_width = 1.959964 * sample.std(ddof=1) / np.sqrt(sample.size)
+    assert low == pytest.approx(sample.mean() - half_width, rel=0.01)
+    assert high == pytest.approx(sample.mean() + half_width, rel=0.01)
+
+
+def test_seeded_and_refuses_what_it_cannot_use():
+    values = [1.0, 2.0, 4.0, 8.0]
+    assert bootstrap_interval(values, seed=3) == bootstrap_interval(values, seed=3)
+    for bad in ([1.0], [1.0, float("nan")], [[1.0, 2.0]]):
+        with pytest.raises(ValueError, match="values"):
+            bootstrap_interval(bad)
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_interval(values, level=95)
+
+
+def test_compare_says_cannot_tell_when_intervals_overlap():
+    assert compare("λ=0.96", (2.0, 3.0), "λ=0", (0.5, 1.5)) == "λ=0.96 > λ=0"
+    assert compare("λ=0.96", (0.0, 1.0), "λ=1", (1.5, 2.0)) == "λ=1 > λ=0.96"
+    assert compare("a", (0.0, 1.0), "b", (0.9, 2.0)).startswith("cannot tell")

@@ -1,0 +1,52 @@
+"""Confidence intervals over seeds, and verdicts that say "cannot tell" when the intervals overlap. Chapter 5.
+
+A training run's result is one random draw per seed; claims about which setting is better are claims
+about means over seeds, and need an interval. The percentile bootstrap (Efron & Tibshirani, "An
+Introduction to the Bootstrap", 1993, ch. 13) makes no assumption about the shape of the distribution:
+
+    resample the n values with replacement, B times; compute the statistic of each resample;
+    the interval is the (1 − level)/2 and (1 + level)/2 quantiles of those B statistics.
+
+Used by chapter 5's reproduction of the GAE paper's cart-pole grid (tf_gae.sweep supplies the runs).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["bootstrap_interval", "compare"]
+
+
+def bootstrap_interval(
+    values: Sequence[float],
+    *,
+    level: float = 0.95,
+    draws: int = 10_000,
+    seed: int = 0,
+    statistic: Callable[[np.ndarray], np.ndarray] = lambda x: np.mean(x, axis=-1),
+) -> tuple[float, float]:
+    """The percentile-bootstrap interval of `statistic` (default the mean) of `values`: (low, high).
+
+    `statistic` maps resamples `[draws, n]` to `[draws]`. Seeded: the same values give the same interval.
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 1 or values.size < 2 or not np.all(np.isfinite(values)):
+        raise ValueError(f"values must be at least two finite numbers (one per seed), got {values!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), e.g. 0.95, got {level!r}")
+    rng = np.random.default_rng(seed)
+    resamples = values[rng.integers(0, values.size, size=(draws, values.size))]  # [draws, n]
+    statistics = statistic(resamples)  # [draws]
+    low, high = np.quantile(statistics, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(low), float(high)
+
+
+def compare(name_a: str, interval_a: tuple[float, float], name_b: str, interval_b: tuple[float, float]) -> str:
+    """"A > B" or "B > A" when the two intervals do not overlap, else "cannot tell (A ~ B)"."""
+    if interval_a[0] > interval_b[1]:
+        return f"{name_a} > {name_b}"
+    if interval_b[0] > interval_a[1]:
+        return f"{name_b} > {name_a}"
+    return f"cannot tell ({name_a} ~ {name_b})"
