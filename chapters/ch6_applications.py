@@ -71,6 +71,12 @@ EXERCISES = (
 )
 """Printed at the end of the walk-through; answers in chapters/answers/ch6.py, checked by tests/test_exercises.py."""
 _DPI = 90
+LIBRARY_DEFAULTS = (
+    ("TRL", "PPOConfig: gamma = 1, lam = 0.95 (trl/trainer/ppo_config.py, huggingface/trl@008c2a6)"),
+    ("OpenRLHF", "--gamma 1, --lambd 1 (openrlhf/cli/train_ppo_ray.py, OpenRLHF/OpenRLHF@021d1b0)"),
+    ("verl", "algorithm.gamma: 1.0, algorithm.lam: 1.0 (verl/trainer/config/ppo_trainer.yaml, volcengine/verl@008db45)"),
+)
+"""(library, its default γ and λ with the file and commit they were read from)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,12 @@ def walk_through(seed: int, cache_dir: Path | None = None, sequences: int = 3) -
             print(f"     {t:2d}  {token:>5s}  {arrays['mask'][row, t]:4.0f}  {values}")
     print("    Padding (mask 0) has reward, advantage and return exactly 0; the score sits on the last")
     print("    token (the <eos>), never on padding (TRL #3750), and V of padding never enters a bootstrap.\n")
+    print("Which (γ, λ) the language-model libraries default to, read from their configuration files:")
+    for library, setting in LIBRARY_DEFAULTS:
+        print(f"  {library:9s} {setting}")
+    share = 0.95 ** 39
+    print(f"  With γ = 1 a sequence score reaches the first of 40 tokens with weight λ^39 through δ alone: {share:.3f}")
+    print("  at λ = 0.95, 1 at λ = 1 — the rest must come from the critic's V (chapter 4's response function).\n")
     return arrays
 
 
