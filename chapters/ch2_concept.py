@@ -16,8 +16,10 @@ Run it:  python -m chapters.ch2_concept [--quick] [--out DIR] [--seed S]
       its exact mean and covariance over all 46,656 episodes of a 6-step MDP (figure
       ch2_gradient_bias_variance.png). γ-justness and the paper's Proposition 1 are stated first. Against λ
       at γ = 1 with three value functions: the exact V^π and V^π + 1 (a pure offset) give zero bias at every
-      λ — an error that is the same for every action cancels in Σ_a π ∇log π — and the offset costs only
-      variance; V^π + 1 + 0.5 z(s) biases every λ < 1 (by 31% of ‖∇J‖ at λ = 0) and λ = 1 not at all. The
+      λ — the offset changes Â_t only through the episode's last δ, by −λ^{N−1} with N the steps left, and
+      N is fixed by the state when time is part of it, so the change cancels in Σ_a π ∇log π — and the
+      offset costs only variance (on an MDP where the actions change how long an episode lasts, the same offset does
+      bias λ < 1, printed as a contrast); V^π + 1 + 0.5 z(s) biases every λ < 1 (by 31% of ‖∇J‖ at λ = 0) and λ = 1 not at all. The
       error of an N-episode mean, bias² + tr Cov / N, is smallest at λ = 0.3 for N = 1 and 0.7 for N = 1,000.
       Against the estimator's γ with its exact V^{π,γ}: γ < 1 biases the gradient of the undiscounted return
       whatever V̂ is (0.073 at γ = 0.5, 0.0014 at 0.99) and shrinks its spread. The per-(s, a) error of
@@ -67,6 +69,7 @@ __all__ = [
     "lambda_study",
     "GammaStudy",
     "gamma_study",
+    "offset_bias_random_ends",
     "per_pair_view",
     "plot_gradient_bias_variance",
     "RandomWalkResult",
@@ -82,6 +85,7 @@ LAMBDA_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2).tolist())
 GRADIENT_HORIZON = 6  # steps of every episode of (c)'s MDP: (2·3)^5·2·3 = 46,656 episodes to enumerate
 ESTIMATOR_GAMMAS = (0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
 BATCH_SIZES = (1, 10, 100, 1000)
+OFFSET_CONTRAST_LAMBDAS = (0.0, 0.5, 1.0)
 RW_LAMBDAS = (0.0, 0.4, 0.8, 0.9, 0.95, 0.975, 0.99, 1.0)
 RW_ALPHAS = tuple(np.round(np.linspace(0.05, 1.0, 20), 3).tolist())
 EXERCISES = (
@@ -298,6 +302,30 @@ def gradient_moments(problem: GradientProblem, values: np.ndarray, gamma: float,
     mean = np.einsum("m,msa->sa", problem.probabilities, estimates)  # E[ĝ]
     second_moment = float(np.einsum("m,msa->", problem.probabilities, estimates**2))  # E[‖ĝ‖²]
     return mean, second_moment - float(np.sum(mean**2))  # tr Cov = E‖ĝ‖² − ‖Eĝ‖²
+
+
+def offset_bias_random_ends(seed: int, offset: float = 1.0, end_probabilities: tuple[float, float] = (0.1, 0.5)) -> dict:
+    """‖E[ĝ] − ∇J‖ for V̂ = V^π + `offset` at each λ of OFFSET_CONTRAST_LAMBDAS, from linear solves
+    (tf_gae.mdp.expected_gae), on random_mdp(4 states, 2 actions, γ = 1) changed so that action a ends the
+    episode with probability end_probabilities[a]: no time in the state, and how long an episode lasts
+    depends on the actions taken."""
+    base = tabular.random_mdp(num_states=4, num_actions=2, gamma=1.0, seed=seed, terminal_probability=0.3)
+    transitions = np.array(base.transitions)  # [S, A, S]
+    end = base.num_states - 1
+    for action, p_end in enumerate(end_probabilities):
+        transitions[:end, action, :end] *= (1.0 - p_end) / 0.7  # the rest of the row keeps its proportions
+        transitions[:end, action, end] = p_end
+    mdp = tabular.TabularMDP(transitions, base.rewards, base.terminal, base.initial, 1.0,
+                             name=f"random_mdp(S=4, A=2, seed={seed}) with action-dependent ends {end_probabilities}")
+    policy = tabular.random_policy(mdp, seed=seed + 1)
+    values = tabular.policy_evaluation(mdp, policy) + offset * (~mdp.terminal)
+    gradient = tabular.policy_gradient(mdp, policy)
+    visits = tabular.state_visits(mdp, policy, gamma=1.0)
+    result: dict = dict(name=mdp.name, gradient_norm=float(np.linalg.norm(gradient)))
+    for lam in OFFSET_CONTRAST_LAMBDAS:
+        mean = tabular.gradient_from_advantages(visits, policy, tabular.expected_gae(mdp, policy, values, 1.0, lam))
+        result[lam] = float(np.linalg.norm(mean - gradient))
+    return result
 
 
 @dataclass(frozen=True)
@@ -588,9 +616,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("      g^γ = E[Σ_t A^{π,γ}(s_t, a_t) ∇_θ log π(a_t|s_t)],  A^{π,γ} the advantage under discount γ.")
     print("    An estimator Â_t is γ-just if E[Â_t ∇_θ log π(a_t|s_t)] = E[A^{π,γ}(s_t, a_t) ∇_θ log π(a_t|s_t)] for every t")
     print("      (Definition 1): used in place of A^{π,γ} in g^γ it adds no bias.")
-    print("    Proposition 1: Â_t is γ-just if Â_t = Q_t − b_t, where b_t depends only on s_0..s_t, a_0..a_{t−1} (a baseline)")
-    print("      and E[Q_t | s_t, a_t] = Q^{π,γ}(s_t, a_t). So GAE(γ, 1) = Σ_l γ^l r_{t+l} − V̂(s_t) is γ-just for ANY V̂;")
-    print("      GAE(γ, λ < 1) is γ-just when V̂ = V^{π,γ}, and otherwise biased by V̂'s error.")
+    print("    Proposition 1: Â_t is γ-just if Â_t = Q_t − b_t, where Q_t depends only on s_t, a_t and what follows,")
+    print("      b_t only on s_0..s_t, a_0..a_{t−1} (a baseline), and E[Q_t | s_t, a_t] = Q^{π,γ}(s_t, a_t). So GAE(γ, 1) =")
+    print("      Σ_l γ^l r_{t+l} − V̂(s_t) is γ-just for ANY V̂; GAE(γ, λ < 1) is γ-just when V̂ = V^{π,γ}, and otherwise")
+    print("      biased by whatever part of V̂'s error makes E[Â_t | s_t, a_t] depend on a_t beyond A^{π,γ}.")
     print("    Two different biases follow: γ < 1 biases g^γ away from ∇J of the undiscounted return, whatever V̂ is;")
     print("    λ < 1 biases only where V̂ is wrong — and only through the part of its error that depends on the action.")
     gp = gradient_problem(args.seed)
@@ -607,10 +636,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"    {lam:5.2f}   " + "".join(f"{study.bias[k, i]:10.2e} / {np.sqrt(study.variance[k, i]):6.3f}   "
                                        for k in range(len(study.labels))))
     offset_bias = float(np.max(study.bias[:2]))
-    print(f"    exact V^π and the pure offset V^π + 1: bias ≤ {offset_bias:.1e} at every λ — zero up to rounding, because")
-    print("    an error that is the same for every action in a state cancels in Σ_a π ∇log π (tf_gae.mdp.gradient_from_")
-    print(f"    advantages centres it away). The offset still costs variance: at λ = 1 the spread is "
-          f"{np.sqrt(study.variance[1, -1]):.3f} against {np.sqrt(study.variance[0, -1]):.3f}.")
+    print(f"    exact V^π and the pure offset V^π + 1: bias ≤ {offset_bias:.1e} at every λ — zero up to rounding. The")
+    print("    offset cancels in every δ but the episode's last (no V after the end), so it moves Â_t by −λ^{N−1},")
+    print("    N = steps left; here the state holds the time step, so N depends on s_t alone, and an amount that")
+    print("    is the same for every action cancels in Σ_a π ∇log π (tf_gae.mdp.gradient_from_advantages centres it")
+    print(f"    away). It still costs variance: at λ = 1 the spread is {np.sqrt(study.variance[1, -1]):.3f} against "
+          f"{np.sqrt(study.variance[0, -1]):.3f}.")
+    contrast = offset_bias_random_ends(args.seed)
+    print(f"    Contrast: on {contrast['name']}, N depends on the actions, and the")
+    print("    same offset biases λ < 1: ‖E[ĝ] − ∇J‖ = " + ", ".join(
+        f"{contrast[lam]:.3f} at λ = {lam:g}" for lam in OFFSET_CONTRAST_LAMBDAS)
+          + f" (‖∇J‖ = {contrast['gradient_norm']:.3f}; linear solves, no sampling).")
     print("    V^π + 1 + 0.5·z(s): its error varies between next states, so E[γ ε(s_{t+1}) | s_t, a_t] depends on a_t —")
     print(f"    bias {study.bias[2, 0]:.3f} at λ = 0 ({study.bias[2, 0] / study.gradient_norm:.0%} of ‖∇J‖), falling to "
           f"{study.bias[2, -1]:.1e} at λ = 1 (γ-just), while the spread grows {np.sqrt(study.variance[2, 0]):.3f} → "

@@ -18,7 +18,7 @@ Every claim of the section is checked numerically in float64 and printed with it
      exact gradient by enumerating every trajectory of a two-step MDP (autodiff of exact J(θ)),
      exact mean and variance of the estimator by the same enumeration, and sampled estimates with
      no baseline, a constant one, the exact V^π and V^π plus noise of growing scale (two figures);
-  7. GAE as reward shaping (paper §4, eqs. 20–27): with the potential Φ = V the shaped reward
+  7. GAE as reward shaping (paper §4, eqs. 20–26): with the potential Φ = V the shaped reward
      r + γV(s') − V(s) is δ, so Â_t is the γλ-discounted return of shaped rewards; shaping leaves A^π
      unchanged (a linear solve on the shaped tabular MDP); the response function
      χ(l; s, a) = E[r_{t+l} | s, a] − E[r_{t+l} | s] sums to A^π with weights γ^l. On an MDP whose reward
@@ -484,7 +484,7 @@ def response_function(mdp: tabular.TabularMDP, policy: np.ndarray, max_lag: int)
         E[r_{t+l} | s] = Σ_a π(a|s) E[r_{t+l} | s, a]
 
     χ(l; s, a) is how much taking a in s changes the reward l steps later; Σ_l γ^l χ(l; s, a) = A^{π,γ}(s, a)
-    (eq. 27), so χ says how far into the future an action's credit lies.
+    (stated with eq. 26), so χ says how far into the future an action's credit lies.
     """
     mean_reward = np.einsum("sat,sat->sa", mdp.transitions, mdp.rewards)  # r̄(s, a), [S, A]
     policy_transitions = np.einsum("sa,sat->st", policy, mdp.transitions)  # P_π, [S, S]
@@ -510,7 +510,7 @@ class ShapingResult:
     shaped_noisy: np.ndarray  # [L, S, A]: χ̃ with Φ = V^π + noise
     advantages: np.ndarray  # [S, A]: A^{π,γ} by linear solve
     sum_error: float
-    """max |Σ_l γ^l χ(l) − A^{π,γ}| over the three reward functions (eq. 27 and shaping's invariance)."""
+    """max |Σ_l γ^l χ(l) − A^{π,γ}| over the three reward functions (§4, with eq. 26; and shaping's invariance)."""
     invariance_error: float
     """max |A of each shaped MDP − A of the original| (tf_gae.mdp.advantages): shaping keeps advantages."""
     exact_tail: float
@@ -1133,7 +1133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("    What the steeper discount costs depends on when an action's consequences arrive. The response function")
     print("      χ(l; s, a) = E[r_{t+l} | s_t = s, a_t = a] − E[r_{t+l} | s_t = s]      (eq. 26)")
     print("    is the change in the reward l steps later caused by taking a, and A^{π,γ}(s, a) = Σ_l γ^l χ(l; s, a)")
-    print("    (eq. 27). E[Â_t | s, a] − E[Â_t | s] = Σ_l (γλ)^l χ̃(l; s, a) for the rewards shaped by the V GAE uses:")
+    print("    (stated with eq. 26). E[Â_t | s, a] − E[Â_t | s] = Σ_l (γλ)^l χ̃(l; s, a) for the rewards shaped by the V:")
     print("    where χ̃ has died out, (γλ)^l and γ^l give the same sum.")
     result = shaping_experiment(args.seed)
     print(f"    On {result.mdp.name}: state 0's action 0 (chain A) pays 1 twenty steps later; random policy, γ = "

@@ -68,7 +68,7 @@ def test_offset_errors_leave_the_gradient_unbiased_and_lambda_one_is_gamma_just(
     study = lambda_study
     scale = study.gradient_norm
     assert study.linear_solve_error < 1e-12 * max(1.0, scale)  # enumeration = tf_gae.mdp.expected_gae
-    assert np.all(study.bias[:2] < 1e-12)  # exact V^π and V^π + 1: no bias at any λ (Σ_a π ∇log π · c(s) = 0)
+    assert np.all(study.bias[:2] < 1e-12)  # exact V^π and V^π + 1: no bias at any λ (time left is in the state)
     assert study.bias[2, -1] < 1e-12  # λ = 1 is γ-just for any V̂ (Proposition 1)
     assert np.all(study.bias[2, :-1] > 0.02 * scale)  # an error that varies between next states biases λ < 1
     assert study.variance[1, -1] > 1.5 * study.variance[0, -1]  # the offset costs variance, not bias
@@ -116,3 +116,9 @@ def test_main_quick_writes_figures(tmp_path):
     for name in ch2.FIGURE_NAMES:
         path = tmp_path / name
         assert path.exists() and path.stat().st_size > 5_000
+
+
+def test_the_same_offset_biases_lambda_below_one_when_actions_change_how_long_episodes_last():
+    contrast = ch2.offset_bias_random_ends(seed=0)
+    assert contrast[0.0] > 0.05 * contrast["gradient_norm"] and contrast[0.5] > 0.01 * contrast["gradient_norm"]
+    assert contrast[1.0] < 1e-12  # λ = 1 stays γ-just for any V̂

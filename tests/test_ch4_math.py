@@ -265,7 +265,7 @@ def test_gae_is_the_gamma_lambda_discounted_return_of_shaped_rewards():
 @pytest.mark.parametrize("mdp", [None, tabular.random_mdp(6, 3, gamma=0.95, seed=5, terminal_probability=0.05)])
 def test_response_function_sums_to_the_advantage_and_shaping_keeps_it(mdp):
     result = ch4.shaping_experiment(seed=0, mdp=mdp)
-    assert result.sum_error < TOLERANCE  # eq. 27, for the raw and both shaped rewards
+    assert result.sum_error < TOLERANCE  # A = Σ_l γ^l χ(l) (§4, with eq. 26), for the raw and both shaped rewards
     assert result.invariance_error < TOLERANCE  # potential-based shaping leaves A^π as it was
     assert result.exact_tail < TOLERANCE  # with Φ = V^π every χ̃(l ≥ 1) is 0
     assert np.max(np.abs(result.raw[1:])) > 0.01  # while the raw rewards' response is spread out

@@ -586,3 +586,48 @@ def test_score_function_gradients_against_a_loop():
                 s, a = episodes.states[t, n], episodes.actions[t, n]
                 expected[n, s] += (np.eye(mdp.num_actions)[a] - policy[s]) * weights[t, n]
     np.testing.assert_allclose(mdp_module.score_function_gradients(episodes, policy, weights), expected, atol=1e-14)
+
+
+def early_ending_mdp(gamma=1.0):
+    """States 0 → 1 → 2 → end, where each action ends the episode early with its own probability:
+    episodes last 1, 2 or 3 steps, and how long depends on the actions."""
+    transitions = np.zeros((4, 2, 4))
+    for s in range(3):
+        for a, p_end in enumerate((0.2, 0.6)):
+            transitions[s, a, 3] = 1.0 if s == 2 else p_end
+            if s < 2:
+                transitions[s, a, s + 1] = 1.0 - p_end
+    transitions[3, :, 3] = 1.0
+    rewards = np.random.default_rng(17).normal(size=(4, 2, 4))
+    rewards[3] = 0.0
+    return TabularMDP(transitions, rewards, np.arange(4) == 3, np.array([1.0, 0, 0, 0]), gamma)
+
+
+@pytest.mark.parametrize("gamma, lambda_", [(1.0, 0.0), (1.0, 0.6), (0.9, 0.95)])
+def test_enumeration_with_episodes_of_different_lengths(gamma, lambda_):
+    import tf_gae
+
+    mdp = early_ending_mdp(gamma)
+    policy = random_policy(mdp, seed=18)
+    probabilities, episodes = mdp_module.enumerate_episodes(mdp, policy, max_steps=3)
+    assert set(episodes.lengths.tolist()) == {1, 2, 3} and abs(probabilities.sum() - 1.0) < 1e-12
+    assert np.all(~episodes.valid[1:] | episodes.valid[:-1])  # padding only after an episode's end
+    assert probabilities @ discounted_episode_returns(episodes, gamma) == pytest.approx(
+        mdp.initial @ policy_evaluation(mdp, policy), abs=1e-12)
+    values = np.where(mdp.terminal, 0.0, np.random.default_rng(19).normal(size=4))
+    adv = tf_gae.gae(episodes.rewards, values[episodes.states], values[episodes.next_states], episodes.terminated,
+                     episodes.truncated, gamma=gamma, lambda_=lambda_).advantages.numpy()
+    weights = probabilities[None, :] * episodes.valid
+    # the exact policy gradient of the estimator, two ways: the enumeration and the linear solve
+    enumerated = np.einsum("m,msa->sa", probabilities, mdp_module.score_function_gradients(episodes, policy, adv))
+    solved = mdp_module.gradient_from_advantages(mdp_module.state_visits(mdp, policy, gamma=1.0), policy,
+                                                 mdp_module.expected_gae(mdp, policy, values, gamma, lambda_))
+    np.testing.assert_allclose(enumerated, solved, atol=1e-12)
+    assert weights.sum() == pytest.approx(mdp_module.state_visits(mdp, policy, gamma=1.0).sum(), abs=1e-12)
+
+
+def test_singular_solves_are_refused_naming_the_cause():
+    with pytest.raises(ValueError, match="never end"):
+        mdp_module.expected_gae(two_state_trap_mdp(0.9), np.array([[1.0, 0.0], [0.5, 0.5]]), np.zeros(2), 1.0, 1.0)
+    with pytest.raises(ValueError, match="never end"):
+        mdp_module.state_visits(two_state_trap_mdp(0.9), np.array([[1.0, 0.0], [0.5, 0.5]]), gamma=1.0)

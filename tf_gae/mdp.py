@@ -443,19 +443,34 @@ def advantages(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
     return advantage
 
 
-def state_visits(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
-    """d_π(s) = Σ_t γ^t Pr(s_t = s), float64 `[S]` (0 on terminal states), by one linear solve.
+def state_visits(mdp: TabularMDP, policy: np.ndarray, gamma: float | None = None) -> np.ndarray:
+    """d(s) = Σ_t γ^t Pr(s_t = s), float64 `[S]` (0 on terminal states), by one linear solve.
 
         d = ρ + γ P_πᵀ d   on the non-terminal states,   ρ = `initial`
 
-    With γ = 1 it is the expected number of visits to s in an episode.
+    `gamma` defaults to the MDP's. With γ = 1 it is the expected number of visits to s in an episode —
+    the weighting of E[Σ_t ∇log π(a_t|s_t) Â_t], which sums over steps without γ^t (so pair
+    :func:`expected_gae` with `gamma=1` here whatever discount the estimator uses).
     """
     policy = _check_policy(mdp, policy)  # [S, A]
+    gamma = mdp.gamma if gamma is None else unit_interval(gamma, "gamma", "1.0")
     live = np.flatnonzero(~mdp.terminal)
     policy_transitions = np.einsum("sa,sat->st", policy, mdp.transitions)[np.ix_(live, live)]  # [L, L]
+    system = np.eye(live.size) - gamma * policy_transitions.T
+    _check_conditioned(system, mdp, gamma, "state_visits")
     visits = np.zeros(mdp.num_states)  # [S]
-    visits[live] = np.linalg.solve(np.eye(live.size) - mdp.gamma * policy_transitions.T, mdp.initial[live])
+    visits[live] = np.linalg.solve(system, mdp.initial[live])
     return visits
+
+
+def _check_conditioned(system: np.ndarray, mdp: TabularMDP, discount: float, what: str) -> None:
+    """ValueError if `system` is singular to working precision: with this discount the episodes need not end."""
+    condition = np.linalg.cond(system) if system.size else 1.0
+    if not np.isfinite(condition) or condition > _MAX_CONDITION:
+        raise ValueError(
+            f"{what} is singular for {mdp!r} (condition number {condition:.3g}): with discount {discount} this "
+            "policy's episodes (almost) never end; use a discount below 1 or a policy that terminates"
+        )
 
 
 def gradient_from_advantages(visits: np.ndarray, policy: np.ndarray, advantage: np.ndarray) -> np.ndarray:
@@ -491,6 +506,7 @@ def expected_gae(mdp: TabularMDP, policy: np.ndarray, values: np.ndarray, gamma:
         δ̄(s, a) = Σ_s' P(s'|s,a) [R(s,a,s') + γ V̂(s') [s' not terminal]] − V̂(s)
 
     For episodes that end by termination (never cut by a time limit). Rows of terminal states are 0.
+    The policy gradient this implies is gradient_from_advantages(state_visits(mdp, π, gamma=1), π, Ā).
     """
     policy = _check_policy(mdp, policy)  # [S, A]
     values = _float_array(values, "values", (mdp.num_states,), "[S]")  # [S]
@@ -506,6 +522,7 @@ def expected_gae(mdp: TabularMDP, policy: np.ndarray, values: np.ndarray, gamma:
     following = np.einsum("sat,tb->satb", mdp.transitions, policy)[np.ix_(live, np.arange(mdp.num_actions), live)]
     size = live.size * mdp.num_actions
     system = np.eye(size) - gamma * lambda_ * following.reshape(size, size)
+    _check_conditioned(system, mdp, gamma * lambda_, "expected_gae")
     expected = np.zeros((mdp.num_states, mdp.num_actions))  # [S, A]
     expected[pairs] = np.linalg.solve(system, mean_delta[pairs].reshape(size)).reshape(live.size, mdp.num_actions)
     return expected
@@ -626,7 +643,7 @@ def sample_trajectories(
     return Trajectories(**{key: np.stack(rows) for key, rows in columns.items()})
 
 
-_MAX_ENUMERATED = 2_000_000  # episodes enumerate_episodes will list before asking for a smaller problem
+_MAX_ENUMERATED = 1_000_000  # episodes enumerate_episodes will list before asking for a smaller problem
 
 
 def enumerate_episodes(mdp: TabularMDP, policy: np.ndarray, max_steps: int) -> tuple[np.ndarray, Trajectories]:
@@ -639,6 +656,7 @@ def enumerate_episodes(mdp: TabularMDP, policy: np.ndarray, max_steps: int) -> t
     """
     policy = _check_policy(mdp, policy)  # [S, A]
     max_steps = positive_int(max_steps, "max_steps")
+    branches = np.sum((policy[:, :, None] > 0) & (mdp.transitions > 0), axis=(1, 2))  # [S]: (a, s') pairs from s
     current = np.flatnonzero(mdp.initial > 0)  # [M]: each path's current state
     probability = mdp.initial[current]  # [M]
     done = np.zeros(current.size, bool)  # [M]
@@ -648,15 +666,16 @@ def enumerate_episodes(mdp: TabularMDP, policy: np.ndarray, max_steps: int) -> t
         if done.all():
             break
         # Branch every running path over (a, s') with π(a|s) P(s'|s,a) > 0; finished paths carry on as padding.
-        weight = policy[current][:, :, None] * mdp.transitions[current]  # [M, A, S]
-        weight[done] = 0.0
-        weight[done, 0, current[done]] = 1.0  # padding: action 0, same state, probability factor 1
-        path, action, following = np.nonzero(weight > 0)
-        if path.size > _MAX_ENUMERATED:
+        count = int(np.sum(np.where(done, 1, branches[current])))  # the paths of step t + 1, before allocating
+        if count > _MAX_ENUMERATED:
             raise ValueError(
                 f"{mdp!r} has more than {_MAX_ENUMERATED:,} episodes of {t + 1} steps under this policy; "
                 "enumerate a smaller problem (fewer states, actions or steps)"
             )
+        weight = policy[current][:, :, None] * mdp.transitions[current]  # [M, A, S]
+        weight[done] = 0.0
+        weight[done, 0, current[done]] = 1.0  # padding: action 0, same state, probability factor 1
+        path, action, following = np.nonzero(weight > 0)
         running = ~done[path]
         rewards = np.where(running, mdp.rewards[current[path], action, following], 0.0)
         terminated = running & mdp.terminal[following]
