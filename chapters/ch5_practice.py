@@ -122,7 +122,7 @@ class Task:
 
 
 TASKS = (Task("CartPole-v1", 475.0, 102_400, 5_120), Task("Acrobot-v1", -100.0, 102_400, 5_120))
-QUICK_TASKS = (Task("CartPole-v1", 475.0, 4_096, 2_048, 10), Task("Acrobot-v1", -100.0, 4_096, 2_048, 10))
+QUICK_TASKS = (Task("CartPole-v1", 475.0, 4_096, 2_048, 10),)  # the full study adds Acrobot-v1
 
 
 @dataclass(frozen=True)
@@ -597,7 +597,7 @@ def walk_through(seed: int) -> dict[str, float]:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    return parse_chapter_args("chapters.ch5_practice", __doc__.splitlines()[0], "2 seeds, 3 λ, 4,096 steps per run (under a minute)", argv, study=True)
+    return parse_chapter_args("chapters.ch5_practice", __doc__.splitlines()[0], "CartPole-v1 only, 2 seeds, 3 λ, 4,096 steps per run (under a minute)", argv, study=True)
 
 
 def _verdict(summaries: Sequence[Summary], task: Task) -> str:
