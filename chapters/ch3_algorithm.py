@@ -292,8 +292,9 @@ def batch_fitted_values(batch: tabular.Trajectories, batch_of: np.ndarray, num_b
     ValueError if a batch's system is singular (e.g. γ = 1 with truncated episodes, where V + c leaves
     every Â unchanged).
     """
+    index = (batch_of[None, :] * num_states + batch.states)[batch.valid]  # (batch, state) of every real step
+
     def state_sums(advantages: np.ndarray) -> np.ndarray:  # Σ_{t: s_t = s} Â_t per batch, [K, S]
-        index = (batch_of[None, :] * num_states + batch.states)[batch.valid]
         return np.bincount(index, advantages[batch.valid], minlength=num_batches * num_states).reshape(
             num_batches, num_states)
 
@@ -304,7 +305,6 @@ def batch_fitted_values(batch: tabular.Trajectories, batch_of: np.ndarray, num_b
         unit = zero.copy()
         unit[:, column] = 1.0
         system[:, :, column] = state_sums(_batch_advantages(batch, unit, batch_of, gamma, lambda_)) - offset
-    index = (batch_of[None, :] * num_states + batch.states)[batch.valid]
     unvisited = np.bincount(index, minlength=num_batches * num_states).reshape(num_batches, num_states) == 0
     system[unvisited] = 0.0
     system[unvisited, np.nonzero(unvisited)[1]] = 1.0  # V(s) = 0 where s is not visited

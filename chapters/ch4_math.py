@@ -162,6 +162,12 @@ def random_rollout(
     return Rollout(rewards, values, next_values, terminated, truncated)
 
 
+def _deltas(rollout: Rollout, gamma: float) -> np.ndarray:
+    """δ_t = r_t + γ (1 − term_t) V(s_{t+1}) − V(s_t), float64 `[T, B]` (the NaN behind a terminal step never read)."""
+    bootstrap = np.where(rollout.terminated, 0.0, np.nan_to_num(rollout.next_values))
+    return rollout.rewards + gamma * bootstrap - rollout.values
+
+
 def explicit_gae_sum(rollout: Rollout, gamma: float, lambda_: float) -> np.ndarray:
     """The slow, explicit float64 sum of the GAE paper's eq. 16, with the episode's end made explicit.
 
@@ -170,10 +176,9 @@ def explicit_gae_sum(rollout: Rollout, gamma: float, lambda_: float) -> np.ndarr
 
     Written from the paper, not from the recursion: a double loop over t and l, vectorised over B.
     """
-    r, v, nv = rollout.rewards, rollout.values, rollout.next_values
     ends = rollout.terminated | rollout.truncated  # [T, B]: the episode stops after this step
-    num_steps, num_envs = r.shape
-    delta = r + np.where(rollout.terminated, 0.0, gamma * nv) - v  # [T, B]; NaN behind terminal steps unused
+    num_steps, num_envs = rollout.rewards.shape
+    delta = _deltas(rollout, gamma)  # [T, B]
     advantages = np.zeros((num_steps, num_envs))  # [T, B]
     for t in range(num_steps):
         inside = np.ones(num_envs, bool)  # [B]: step t + l still belongs to step t's episode
@@ -371,12 +376,6 @@ def plot_horizon_weights(pairs: Sequence[tuple[float, float]], out_dir: Path) ->
 # ==================================================================================================
 # 1b. From k-step estimators to eq. 16, and GAE as shaped rewards (GAE paper §3–4).
 # ==================================================================================================
-
-
-def _deltas(rollout: Rollout, gamma: float) -> np.ndarray:
-    """δ_t = r_t + γ (1 − term_t) V(s_{t+1}) − V(s_t), float64 `[T, B]` (the NaN behind a terminal step never read)."""
-    bootstrap = np.where(rollout.terminated, 0.0, np.nan_to_num(rollout.next_values))
-    return rollout.rewards + gamma * bootstrap - rollout.values
 
 
 def _segment_ends(rollout: Rollout) -> np.ndarray:

@@ -723,15 +723,15 @@ def paper_verdict(cells: Sequence[GridCell], measure: str = "area") -> list[str]
         best = max(row, key=lambda c: c.mean(measure))
         low, high = best.intervals[measure]
         parts = [f"γ = {gamma:g}: best λ = {best.lam:g}, {best.mean(measure):.1f} [{low:.1f}, {high:.1f}]"]
-        verdicts = []
+        beaten = 0  # ends whose interval lies wholly below the best λ's
         for end in (0.0, 1.0):
             if end != best.lam and any(c.lam == end for c in row):
                 other = _cell(cells, gamma, end)
-                verdicts.append(compare(f"λ={best.lam:g}", best.intervals[measure], f"λ={end:g}", other.intervals[measure]))
-                parts.append(f"λ = {end:g}: {other.mean(measure):.1f}, {verdicts[-1]}")
+                beaten += low > other.intervals[measure][1]
+                verdict = compare(f"λ={best.lam:g}", best.intervals[measure], f"λ={end:g}", other.intervals[measure])
+                parts.append(f"λ = {end:g}: {other.mean(measure):.1f}, {verdict}")
         lines.append("; ".join(parts))
-        beats_both = len(verdicts) == 2 and all(v.startswith(f"λ={best.lam:g} > ") for v in verdicts)
-        (agree if 0.0 < best.lam < 1.0 and beats_both else unclear).append(gamma)
+        (agree if 0.0 < best.lam < 1.0 and beaten == 2 else unclear).append(gamma)
     top = max(cells, key=lambda c: c.mean(measure))
     lines.append(f"best cell: γ = {top.gamma:g}, λ = {top.lam:g}, {top.mean(measure):.1f} "
                  f"[{top.intervals[measure][0]:.1f}, {top.intervals[measure][1]:.1f}]")

@@ -147,3 +147,13 @@ def test_fitting_first_shrinks_the_gradient_and_the_paper_order_is_unbiased(orde
         assert abs(result.length_before - 1.0) < 4 * result.length_stderr
     assert one.shrinkage > 10 * one.shrinkage_stderr and one.length_after < 0.6  # one episode: about half is lost
     assert twenty.shrinkage > 2 * twenty.shrinkage_stderr and twenty.shrinkage < one.shrinkage / 4
+
+
+def test_a_singular_value_fit_is_refused_not_solved():
+    # γ = λ = 1 and every episode cut by the time limit (none terminates): Â_t = G_t + V(s_T) − V(s_t), so V + c
+    # changes no advantage and step 2 has no unique fixed point.
+    mdp = tabular.random_mdp(num_states=3, num_actions=2, gamma=1.0, seed=1, terminal_probability=0.001)
+    batch = tabular.sample_trajectories(mdp, tabular.uniform_policy(mdp), 20, max_steps=5, seed=2)
+    assert batch.truncated.sum() == 20 and not batch.terminated.any()
+    with pytest.raises(ValueError, match="singular"):
+        ch3.batch_fitted_values(batch, np.zeros(20, np.int64), 1, mdp.num_states, 1.0, 1.0)

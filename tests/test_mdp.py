@@ -631,3 +631,10 @@ def test_singular_solves_are_refused_naming_the_cause():
         mdp_module.expected_gae(two_state_trap_mdp(0.9), np.array([[1.0, 0.0], [0.5, 0.5]]), np.zeros(2), 1.0, 1.0)
     with pytest.raises(ValueError, match="never end"):
         mdp_module.state_visits(two_state_trap_mdp(0.9), np.array([[1.0, 0.0], [0.5, 0.5]]), gamma=1.0)
+
+
+def test_enumeration_refuses_more_episodes_than_its_limit(monkeypatch):
+    monkeypatch.setattr(mdp_module, "_MAX_ENUMERATED", 100)
+    mdp = mdp_module.time_indexed_mdp(3, 2, 4, seed=0)  # 1,296 episodes
+    with pytest.raises(ValueError, match="more than 100 episodes of 2 steps.*smaller problem"):  # 3 · 6 · 6 = 108
+        mdp_module.enumerate_episodes(mdp, uniform_policy(mdp), max_steps=4)
