@@ -40,6 +40,24 @@ def test_group_baseline_by_hand():
     np.testing.assert_allclose(group_baseline_advantages(rewards, mask, group_size=2).numpy(), expected, atol=1e-6)
 
 
+def test_group_std_is_grpo_outcome_advantage_by_hand():
+    # GRPO with the KL in the loss: the rewards are the score on the last token, so G_t is the score.
+    scores = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0])  # 3 groups of 4
+    lengths = np.array([3, 2, 3, 1, 2, 2, 3, 1, 3, 3, 2, 1])
+    mask = (np.arange(3)[None, :] < lengths[:, None]).astype(np.float64)
+    rewards = np.zeros((12, 3))
+    rewards[np.arange(12), lengths - 1] = scores
+    expected = np.zeros((12, 3))
+    for group in range(3):
+        rows = slice(4 * group, 4 * group + 4)
+        totals = scores[rows]
+        # (G − mean) / (sample std + ε); the all-zero group gets 0 (0 / ε)
+        expected[rows] = ((totals - totals.mean()) / (totals.std(ddof=1) + 1e-6))[:, None] * mask[rows]
+    got = group_baseline_advantages(tf.constant(rewards), tf.constant(mask), group_size=4, divide_by_std=True)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert abs(expected[0, 0] - 0.5 / np.std([1, 0, 0, 1], ddof=1)) < 1e-5  # ±0.866 for a 2-of-4 group
+
+
 @pytest.mark.parametrize(
     "overrides, name",
     [
@@ -49,6 +67,8 @@ def test_group_baseline_by_hand():
         (dict(lam=1.5), "lam"),
         (dict(minibatch_size=0), "minibatch_size"),
         (dict(kl_beta=-0.1), "kl_beta"),
+        (dict(kl_in="both"), "kl_in"),
+        (dict(group_std=True), "group_std"),
     ],
 )
 def test_config_errors_name_the_field(overrides, name):
@@ -131,3 +151,32 @@ def test_minibatch_sizes_are_the_full_minibatches_and_the_remainder(untrained, p
         prompts_per_iteration=prompts, samples_per_prompt=samples, minibatch_size=minibatch, advantage=advantage
     )
     assert LMPPOTrainer(copy_model(model, "policy"), task, config).minibatch_sizes() == expected
+
+
+def test_kl_in_the_loss_leaves_the_rewards_to_the_score_and_adds_beta_kl_to_the_policy_loss(untrained):
+    task, model = untrained
+    beta = 0.2
+    config = LMPPOConfig(prompts_per_iteration=16, minibatch_size=8, policy_learning_rate=3e-3, kl_beta=beta,
+                         kl_in="loss", kl_estimator="k3", seed=2)  # fmt: skip
+    trainer = LMPPOTrainer(copy_model(model, "policy"), task, config)
+    trainer.step()  # the policy moves away from the reference
+    batch = trainer.collect()
+    mask = batch.mask.numpy()
+    lengths = mask.sum(axis=1).astype(int)
+    expected_rewards = np.zeros_like(mask)
+    expected_rewards[np.arange(16), lengths - 1] = batch.scores
+    np.testing.assert_array_equal(batch.rewards.numpy(), expected_rewards)  # no KL in the rewards
+    d = np.float64(batch.log_probs.numpy()) - np.float64(batch.reference_log_probs.numpy())
+    assert np.abs(d * mask).max() > 1e-3  # the policy did move
+    shard = dict(
+        prompts=tf.constant(batch.prompts), responses=batch.responses, mask=batch.mask, log_probs=batch.log_probs,
+        reference_log_probs=batch.reference_log_probs, advantages=batch.advantages,
+    )  # fmt: skip
+    loss, metrics = trainer.policy_loss(shard)
+    valid = mask > 0
+    # π_θ = π_old here (no step since collect), so ρ = 1 and the surrogate is −mean Â; k3 = e^{−d} − 1 + d.
+    k3 = np.exp(-d[valid]) - 1 + d[valid]
+    expected = -np.float64(batch.advantages.numpy())[valid].mean() + beta * k3.mean()
+    # float32 log-probs recomputed by the same graph: ρ − 1 ~ 1e-6, times |Â| ≲ 3, so 1e-5 is ample.
+    assert float(loss) == pytest.approx(expected, abs=1e-5)
+    assert float(metrics["kl_to_reference"]) == pytest.approx(k3.mean(), abs=1e-6)

@@ -5,8 +5,9 @@
 - :mod:`tf_gae.llm.task`: a verifiable-reward task generated in code (exact addition);
 - :mod:`tf_gae.llm.lm`: a tiny causal transformer LM in Keras 3 with a value head, sampling, per-token
   log-probs and a supervised warm start;
-- :mod:`tf_gae.llm.ppo`: PPO with a frozen reference, a critic and token-level GAE, or a critic-free
-  group-mean baseline. Used by chapter 6.
+- :mod:`tf_gae.llm.ppo`: PPO with a frozen reference, a critic and token-level GAE, or critic-free with a
+  group baseline (GRPO's group-normalised score); the KL to the reference in the reward or in the loss.
+  Used by chapter 6.
 """
 
 from tf_gae.llm.advantages import (

@@ -5,11 +5,19 @@ One iteration, as TRL / OpenRLHF / verl run it, at a size two CPU cores train:
     1. sample prompts x; sample responses y ~ π_θ(· | x) (temperature τ), right-padded, mask m
     2. score(x, y) from a verifier (here: exact arithmetic), log π_old(y_t), log π_ref(y_t), V_old(s_t)
     3. r_t = −β KL_t + score·[t = last token]                      (tf_gae.llm.kl_penalty_rewards)
+       or, with kl_in = "loss", r_t = score·[t = last token] and β·KL enters the policy loss (step 5)
     4. Â_t, R_t = token_gae(r, V_old, m; γ, λ)                       (tf_gae.llm.token_gae)
-       or, critic-free (GRPO-style): Â_t = Σ_{k≥t} r_k − mean over the prompt's group of Σ_k r_k
-    5. Â ← masked_whiten(Â, m); several epochs of shuffled minibatches of
+       or, critic-free (GRPO-style): Â_t = (G_t − mean_g G_0) / (std_g G_0 + ε) with G_t = Σ_{k≥t} r_k
+       over the prompt's group g (the division only with group_std; see group_baseline_advantages)
+    5. Â ← masked_whiten(Â, m) (normalize_advantages); several epochs of shuffled minibatches of
        L_π = PPO's clipped surrogate over the valid tokens (tf_gae.losses.clipped_surrogate)
+             [+ β · token mean of KL_t(π_θ ‖ π_ref), recomputed from π_θ, when kl_in = "loss"]
        L_V = mean over valid tokens of max((V − R)², (V_old + clip(V − V_old, ±ε_V) − R)²)   (critic only)
+
+Where the KL goes. In the reward (InstructGPT, TRL's PPO) the KL is data: it shapes every token's
+advantage, and a critic must learn to predict it. In the loss (GRPO, verl's `use_kl_loss`) the rewards are
+the verifier's score alone and the KL's own gradient pulls π_θ toward π_ref. A comparison of advantage
+estimators should hold this choice fixed, so that the estimator is the only difference (chapter 6).
 
 The critic is a separate model, initialised from the reference model's weights (InstructGPT initialised
 its value function from the reward model; here the score is a rule, so there is none), so that value-loss
@@ -43,7 +51,7 @@ from tf_gae.llm.advantages import kl_penalty_rewards, masked_whiten, token_gae
 from tf_gae.llm.lm import TinyCausalLM, generate, response_log_probs_and_values
 from tf_gae.llm.task import AdditionTask
 
-__all__ = ["LMPPOConfig", "LMPPOTrainer", "IterationBatch", "group_baseline_advantages", "copy_model"]
+__all__ = ["LMPPOConfig", "LMPPOTrainer", "IterationBatch", "group_baseline_advantages", "GROUP_STD_EPSILON", "copy_model"]
 
 
 
@@ -51,7 +59,7 @@ __all__ = ["LMPPOConfig", "LMPPOTrainer", "IterationBatch", "group_baseline_adva
 class LMPPOConfig:
     """Settings of :class:`LMPPOTrainer`; each field's `help` is its docstring."""
 
-    advantage: str = _help("'gae' (critic + token-level GAE) or 'group' (critic-free, group-mean baseline)", default="gae")
+    advantage: str = _help("'gae' (critic + token-level GAE) or 'group' (critic-free, group-mean baseline; GRPO with group_std)", default="gae")
     prompts_per_iteration: int = _help("distinct prompts sampled per iteration", default=64)
     samples_per_prompt: int = _help("responses per prompt (the group; > 1 for 'group')", default=1)
     temperature: float = _help("sampling temperature τ (log-probs use the same τ)", default=1.0)
@@ -59,6 +67,8 @@ class LMPPOConfig:
     lam: float = _help("GAE λ", default=0.95)
     kl_beta: float = _help("β of the per-token KL penalty to the reference", default=0.05)
     kl_estimator: str = _help("'k1' (log-ratio) or 'k3' (non-negative)", default="k1")
+    kl_in: str = _help("where β·KL goes: 'reward' (per-token penalty, InstructGPT) or 'loss' (a policy-loss term, GRPO)", default="reward")
+    group_std: bool = _help("'group' only: divide by the group's standard deviation of total returns, as GRPO", default=False)
     normalize_advantages: bool = _help("standardise (whiten) advantages over the valid tokens of the batch", default=True)
     n_epochs: int = _help("passes over each iteration's batch", default=4)
     minibatch_size: int = _help("sequences per minibatch", default=32)
@@ -84,6 +94,8 @@ class LMPPOConfig:
         need(self.temperature > 0, "temperature", "positive")
         need(self.kl_beta >= 0, "kl_beta", "≥ 0")
         need(self.kl_estimator in ("k1", "k3"), "kl_estimator", "'k1' or 'k3'")
+        need(self.kl_in in ("reward", "loss"), "kl_in", "'reward' or 'loss'")
+        need(not self.group_std or self.advantage == "group", "group_std", "False unless advantage='group'")
         need(0 < self.clip_range < 1, "clip_range", "in (0, 1)")
         need(self.clip_range_value >= 0, "clip_range_value", "≥ 0")
         for name in ("policy_learning_rate", "critic_learning_rate", "max_grad_norm"):
@@ -107,20 +119,34 @@ def _without(variables: list[Any], excluded: list[Any]) -> list[Any]:
     return [v for v in variables if not any(v is e for e in excluded)]
 
 
-def group_baseline_advantages(rewards: tf.Tensor, response_mask: tf.Tensor, group_size: int) -> tf.Tensor:
+GROUP_STD_EPSILON = 1e-6
+"""ε of the group standard deviation's division (verl's compute_grpo_outcome_advantage uses 1e-6)."""
+
+
+def group_baseline_advantages(
+    rewards: tf.Tensor, response_mask: tf.Tensor, group_size: int, *, divide_by_std: bool = False
+) -> tf.Tensor:
     """Critic-free advantages: return-to-go minus the mean total return of the prompt's group.
 
         G_t = Σ_{k≥t} r_k (γ = 1),   b_g = mean_{i in group g} G_0^(i),   Â_t = G_t − b_g  on valid tokens
+        divide_by_std:  Â_t = (G_t − b_g) / (s_g + ε),  s_g = sample standard deviation (n − 1) of G_0 in g
 
     `rewards` [B, T] with B = prompts × group_size, the group's samples adjacent (rows g·n … g·n + n − 1).
-    REINFORCE with a group-mean baseline, as GRPO (Shao et al. 2024, arXiv:2402.03300) uses instead of V.
+    REINFORCE with a group-mean baseline, as GRPO (Shao et al. 2024, arXiv:2402.03300) uses instead of V;
+    with the rewards a score on the last token (the KL in the loss) G_t is the score at every token and the
+    divided form is GRPO's outcome advantage. A group whose totals are all equal gets Â = 0.
     """
     mask = tf.cast(response_mask, rewards.dtype)  # [B, T]
     rewards = rewards * mask
     returns_to_go = tf.cumsum(rewards, axis=1, reverse=True)  # G_t [B, T]
     totals = tf.reshape(returns_to_go[:, 0], [-1, group_size])  # G_0 [prompts, n]
     baseline = tf.repeat(tf.reduce_mean(totals, axis=1), group_size)  # b_g per row [B]
-    return (returns_to_go - baseline[:, None]) * mask
+    advantages = returns_to_go - baseline[:, None]  # [B, T]
+    if divide_by_std:
+        deviations = totals - tf.reduce_mean(totals, axis=1, keepdims=True)  # [prompts, n]
+        spread = tf.sqrt(tf.reduce_sum(tf.square(deviations), axis=1) / (group_size - 1))  # s_g [prompts]
+        advantages = advantages / (tf.repeat(spread, group_size)[:, None] + GROUP_STD_EPSILON)
+    return advantages * mask
 
 
 @dataclass
@@ -135,7 +161,7 @@ class IterationBatch:
     log_probs: tf.Tensor  # [B, R] log π_old(y_t)
     reference_log_probs: tf.Tensor  # [B, R] log π_ref(y_t)
     values: tf.Tensor  # [B, R] V_old(s_t) (zeros without a critic)
-    rewards: tf.Tensor  # [B, R] −β KL_t + score on the last token
+    rewards: tf.Tensor  # [B, R] −β KL_t + score on the last token (the score alone with kl_in = "loss")
     kl: tf.Tensor  # [B, R] per-token KL estimate
     advantages: tf.Tensor  # [B, R] before whitening
     returns: tf.Tensor  # [B, R] critic targets (GAE) or returns-to-go (group)
@@ -230,13 +256,12 @@ class LMPPOTrainer:
         scores = self.task.rewards(operands, responses.numpy(), mask.numpy())  # [B]
         log_probs, reference_log_probs, values = self._score_tokens(tf.constant(prompts), responses)
         scores = tf.cast(scores, log_probs.dtype)  # the model's float type sets every quantity's
-        rewards, kl = kl_penalty_rewards(
-            scores, log_probs, reference_log_probs, mask, beta=config.kl_beta, estimator=config.kl_estimator
-        )
+        beta = config.kl_beta if config.kl_in == "reward" else 0.0  # with kl_in = "loss" the rewards are the score
+        rewards, kl = kl_penalty_rewards(scores, log_probs, reference_log_probs, mask, beta=beta, estimator=config.kl_estimator)
         if config.advantage == "gae":
             advantages, returns = token_gae(rewards, values, mask, gamma=config.gamma, lambda_=config.lam)
         else:
-            advantages = group_baseline_advantages(rewards, mask, config.samples_per_prompt)
+            advantages = group_baseline_advantages(rewards, mask, config.samples_per_prompt, divide_by_std=config.group_std)
             returns = tf.cumsum(rewards * mask, axis=1, reverse=True)
         return IterationBatch(
             prompts, operands, responses, mask, scores, log_probs, reference_log_probs, values, rewards, kl,
@@ -245,22 +270,28 @@ class LMPPOTrainer:
 
     # ------------------------------------------------------------------ the updates
 
+    def policy_loss(self, shard: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """(L_π, metrics) on a shard of sequences: the token mean of PPO's clipped surrogate, plus β·KL with
+        kl_in = "loss" (KL_t(π_θ ‖ π_ref) by `kl_estimator` from d_t = log π_θ(y_t) − log π_ref(y_t)).
+        Differentiable through the policy; `shard` holds prompts, responses, mask, log_probs (π_old),
+        reference_log_probs and advantages, each [M, ...]."""
+        config = self.config
+        valid = shard["mask"] > 0  # [M, R]
+        log_probs, _ = response_log_probs_and_values(self.policy, shard["prompts"], shard["responses"], config.temperature)
+        log_probs = tf.boolean_mask(log_probs, valid)  # log π_θ(y_t) [valid tokens]
+        # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default).
+        terms = losses.clipped_surrogate(
+            log_probs, tf.boolean_mask(shard["log_probs"], valid), tf.boolean_mask(shard["advantages"], valid),
+            config.clip_range,
+        )  # fmt: skip
+        log_ratio = log_probs - tf.boolean_mask(shard["reference_log_probs"], valid)  # d_t
+        kl = tf.reduce_mean(losses.kl_from_log_ratio(log_ratio, config.kl_estimator))  # token mean of KL_t
+        loss = terms.loss + config.kl_beta * kl if config.kl_in == "loss" else terms.loss
+        return loss, dict(approx_kl=terms.approx_kl, clip_fraction=terms.clip_fraction, kl_to_reference=kl)
+
     def _policy_step_graph(self, minibatch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """One policy step on the token mean of PPO's clipped surrogate."""
-
-        def token_mean(shard):
-            valid = shard["mask"] > 0  # [M/R, R_len]
-            log_probs, _ = response_log_probs_and_values(
-                self.policy, shard["prompts"], shard["responses"], self.config.temperature
-            )
-            # PPO's clipped surrogate over the valid tokens only (a token-mean loss, as verl's default).
-            terms = losses.clipped_surrogate(
-                tf.boolean_mask(log_probs, valid), tf.boolean_mask(shard["log_probs"], valid),
-                tf.boolean_mask(shard["advantages"], valid), self.config.clip_range,
-            )  # fmt: skip
-            return terms.loss, dict(approx_kl=terms.approx_kl, clip_fraction=terms.clip_fraction)
-
-        loss, metrics, _, _ = self.policy_learner.step(token_mean, minibatch)
+        """One policy step on :meth:`policy_loss`."""
+        loss, metrics, _, _ = self.policy_learner.step(self.policy_loss, minibatch)
         return dict(policy_loss=loss, **metrics)
 
     def _critic_step_graph(self, minibatch: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -277,7 +308,7 @@ class LMPPOTrainer:
         loss, _, _, _ = self.critic_learner.step(token_mean, minibatch)
         return loss
 
-    _METRICS = ("policy_loss", "approx_kl", "clip_fraction", "value_loss")
+    _METRICS = ("policy_loss", "approx_kl", "clip_fraction", "kl_to_reference", "value_loss")
 
     def _update_graph(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """`n_epochs` shuffled passes over the iteration's sequences (tf_gae.learner's one minibatch loop),
@@ -295,15 +326,20 @@ class LMPPOTrainer:
         return result.means()
 
     def step(self) -> tuple[IterationBatch, dict[str, float]]:
-        """One iteration: collect, then `n_epochs` of shuffled minibatch updates. Returns the batch and metrics."""
-        config = self.config
+        """One iteration: :meth:`collect`, then :meth:`update`. Returns the batch and the update's metrics."""
         batch = self.collect()
+        return batch, self.update(batch)
+
+    def update(self, batch: IterationBatch) -> dict[str, float]:
+        """Step 5 on a batch from :meth:`collect`: `n_epochs` of shuffled minibatch updates. Returns the metrics
+        (each loss's mean over the minibatch steps, the batch's mean score, KL per sequence and token count)."""
         advantages = batch.advantages
-        if config.normalize_advantages:
+        if self.config.normalize_advantages:
             advantages = masked_whiten(advantages, batch.mask)
         sequences = dict(  # every entry [B, ...], B = prompts × samples per prompt
             prompts=tf.constant(batch.prompts), responses=batch.responses, mask=batch.mask,
-            log_probs=batch.log_probs, values=batch.values, advantages=advantages, returns=batch.returns,
+            log_probs=batch.log_probs, reference_log_probs=batch.reference_log_probs, values=batch.values,
+            advantages=advantages, returns=batch.returns,
         )  # fmt: skip
         metrics = {name: float(value) for name, value in self._update(sequences).items()}
         self.iteration += 1
@@ -316,7 +352,7 @@ class LMPPOTrainer:
         )
         if not all(math.isfinite(v) for v in metrics.values()):
             raise FloatingPointError(f"non-finite metrics at iteration {self.iteration}: {metrics}")
-        return batch, metrics
+        return metrics
 
     def sequence_kl(self, operands: np.ndarray) -> float:
         """KL(π ‖ π_ref) per sequence, estimated on fresh samples y ~ π for the prompts of `operands`:
