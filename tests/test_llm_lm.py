@@ -117,6 +117,20 @@ def test_supervised_corpus_layout():
     assert np.all(tokens[:, 5] == EQUALS_ID) and np.all(loss_mask[:, :5] == 0)
 
 
+def test_long_responses_with_fillers():
+    long = AdditionTask(filler_length=4)
+    assert (long.prompt_length, long.max_response_length, long.sequence_length) == (6, 7, 13)
+    assert long.answers([[7, 35], [3, 4]]) == [encode("42====<eos>"), encode("7====<eos>")]
+    tokens, loss_mask = long.supervised_examples([[3, 4]])
+    assert decode(tokens[0]) == "03+04=7====<eos><pad>"
+    np.testing.assert_array_equal(loss_mask[0], [0] * 5 + [1] * 6 + [0])  # the digit, 4 fillers, EOS
+    ids = np.array([encode(text) for text in ("42====<eos>", "42===<eos><pad>", "43====<eos>", "42=====")])
+    np.testing.assert_array_equal(long.rewards([[7, 35]] * 4, ids), [1, 0, 0, 0])  # every filler counts
+    assert "filler_length=4" in repr(long)
+    with pytest.raises(ValueError, match="filler_length must be a whole number"):
+        AdditionTask(filler_length=-1)
+
+
 def test_rewards_hand_cases():
     operands = [[7, 35], [3, 4], [49, 49], [0, 0], [7, 35], [7, 35], [3, 4], [3, 4], [3, 4], [3, 4], [0, 0]]
     response_ids = responses(

@@ -140,27 +140,38 @@ def _as_generator(rng: Any) -> np.random.Generator:
 class AdditionTask:
     """Prompts "aa+bb=" with operands uniform in [0, max_operand]; the verifiable answer is their sum.
 
-    Attributes: `max_operand`, `operand_width` (digits of max_operand), `prompt_length` P = 2·width + 2,
-    `max_response_length` R = digits(2·max_operand) + 1 (the EOS), `sequence_length` P + R, `vocab_size`,
-    and `rng`, the numpy Generator seeded by `seed` that the sampling methods use when given rng=None.
+    Attributes: `max_operand`, `operand_width` (digits of max_operand), `filler_length` F,
+    `prompt_length` P = 2·width + 2, `max_response_length` R = digits(2·max_operand) + F + 1 (the EOS),
+    `sequence_length` P + R, `vocab_size`, and `rng`, the numpy Generator seeded by `seed` that the sampling
+    methods use when given rng=None.
+
+    Long responses. With `filler_length` F > 0 the correct response is the sum's digits, then F '=' tokens,
+    then EOS ("07+35=" → "42" + "=" × F + <eos>), all of which must be right for the score of 1. The tokens
+    that decide the score (the digits) then stand F + 1 tokens or more before the last token, where the score
+    is given: an instrument for how far a terminal reward's credit travels (chapter 6).
     """
 
-    def __init__(self, max_operand: int = 49, seed: int = 0) -> None:
+    def __init__(self, max_operand: int = 49, seed: int = 0, filler_length: int = 0) -> None:
         if isinstance(max_operand, bool) or not isinstance(max_operand, numbers.Integral) or max_operand < 1:
             raise ValueError(f"max_operand must be a positive integer, got {max_operand!r}; e.g. 49")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise ValueError(f"seed must be an integer, got {seed!r}")
+        if isinstance(filler_length, bool) or not isinstance(filler_length, numbers.Integral) or filler_length < 0:
+            raise ValueError(f"filler_length must be a whole number ≥ 0 (0 = the answer then EOS), got {filler_length!r}")
         self.max_operand = int(max_operand)
         self.seed = int(seed)
+        self.filler_length = int(filler_length)
         self.operand_width = len(str(self.max_operand))
         self.prompt_length = 2 * self.operand_width + 2  # P: "aa" "+" "bb" "="
-        self.max_response_length = len(str(2 * self.max_operand)) + 1  # R: the longest sum's digits, then EOS
+        # R: the longest sum's digits, the F fillers, then EOS
+        self.max_response_length = len(str(2 * self.max_operand)) + self.filler_length + 1
         self.sequence_length = self.prompt_length + self.max_response_length  # P + R
         self.vocab_size = VOCAB_SIZE
         self.rng = np.random.default_rng(self.seed)
 
     def __repr__(self) -> str:
-        return f"AdditionTask(max_operand={self.max_operand}, seed={self.seed})"
+        filler = f", filler_length={self.filler_length}" if self.filler_length else ""
+        return f"AdditionTask(max_operand={self.max_operand}, seed={self.seed}{filler})"
 
     # ---------------------------------------------------------------------------------- prompts, answers
 
@@ -183,9 +194,10 @@ class AdditionTask:
         return self.prompts(operands), operands
 
     def answers(self, operands: Any) -> list[list[int]]:
-        """The correct responses as token lists: the digits of a + b (no leading zeros), then EOS."""
+        """The correct responses as token lists: the digits of a + b (no leading zeros), F '=' fillers, then EOS."""
         operands = self._check_operands(operands)
-        return [encode(str(a + b)) + [EOS_ID] for a, b in operands.tolist()]
+        fillers = [EQUALS_ID] * self.filler_length
+        return [encode(str(a + b)) + fillers + [EOS_ID] for a, b in operands.tolist()]
 
     # ---------------------------------------------------------------------------------- rewards
 
@@ -194,7 +206,7 @@ class AdditionTask:
 
         The response of row i is response_ids[i] where response_mask[i] == 1 (the mask must be right-padding:
         ones then zeros); it earns 1 when its tokens up to and including the first EOS are exactly the
-        answer's digits then EOS. No EOS inside the mask → 0; any extra or wrong token before EOS (including a
+        answer's digits, the fillers, then EOS. No EOS inside the mask → 0; any extra or wrong token before EOS (including a
         leading zero) → 0. Tokens after the first EOS are ignored. `response_mask` None means
         `response_mask_from_tokens(response_ids)`.
         """
@@ -237,7 +249,7 @@ class AdditionTask:
 
         tokens[i] = prompt, answer digits, EOS, then PAD up to P + R. loss_mask[i, t] weighs the prediction of
         tokens[i, t+1] from tokens[i, :t+1]: it is 1 exactly when t+1 is a response position holding an answer
-        digit or the EOS (P ≤ t+1 < P + len(answer + EOS)), so neither the prompt nor the padding is trained.
+        digit, a filler or the EOS (P ≤ t+1 < P + len(answer + EOS)), so neither the prompt nor the padding is trained.
         Σ_t loss_mask · log π(tokens[:, t+1] | tokens[:, :t+1]) is then log π(answer + EOS | prompt).
         """
         operands = self._check_operands(operands)  # [n, 2]
