@@ -40,35 +40,79 @@ def test_walk_through_rows_follow_the_rlhf_equations(quick):
 
 def test_quick_ppo_raises_accuracy_above_the_reference(quick):
     _, _, results = quick
-    assert set(r["variant"] for r in results.values()) == set(ch6.VARIANTS)
-    for result in results.values():
+    main = [r for r in results.values() if r["study"] == "main"]
+    assert set(r["variant"] for r in main) == set(ch6.VARIANTS)
+    for result in main:
         reference = result["reference_accuracy"]
         assert 0.15 < reference < 0.5  # the warm start stops while still clearly imperfect
         accuracies = [a for _, a in result["evaluations"]]
         assert accuracies[0] == reference and len(accuracies) == 5  # 0, 12, 24, 36, 48 iterations
         kl = [row["kl_per_sequence"] for row in result["rows"]]
-        # Stays near the reference: one batch's estimate peaked at 3.1 nats (full runs: 4.0), and the mean
-        # over the last 12 iterations was 1.0-1.5.
-        assert all(np.isfinite(kl)) and max(np.abs(kl)) < 6.0 and np.mean(kl[-12:]) < 2.5
-    gae = next(r for r in results.values() if r["variant"] == "ppo_gae_0.95")
-    # Seed 0 on the development machine: 0.297 → 0.43 after 48 iterations; CPUs that round differently
+        # k3 per token is ≥ 0; the β·KL loss keeps it small (quick run: ≤ 2.9 nats in one batch, 0.65 at the end).
+        assert all(np.isfinite(kl)) and min(kl) >= 0 and max(kl) < 6.0 and np.mean(kl[-12:]) < 2.0
+    gae = next(r for r in main if r["variant"] == "ppo_gae_0.95")
+    # Seed 0 on the development machine: 0.297 → 0.404 after 48 iterations; CPUs that round differently
     # follow other trajectories, so the bar is lower than that.
-    assert gae["evaluations"][-1][1] > gae["reference_accuracy"] + 0.06, gae["evaluations"]
+    assert gae["evaluations"][-1][1] > gae["reference_accuracy"] + 0.05, gae["evaluations"]
+
+
+def test_every_estimator_gets_the_same_batches_and_kl_handling():
+    from tf_gae.llm.ppo import LMPPOConfig
+
+    configs = [LMPPOConfig(**ch6.COMMON, **settings) for settings in ch6.VARIANTS.values()]
+    shared = ("prompts_per_iteration", "samples_per_prompt", "kl_in", "kl_beta", "kl_estimator", "policy_learning_rate",
+              "n_epochs", "minibatch_size", "clip_range", "gamma", "temperature")  # fmt: skip
+    for name in shared:
+        assert len({getattr(config, name) for config in configs}) == 1, name
+    assert configs[0].kl_in == "loss" and configs[0].prompts_per_iteration == 16 and configs[0].samples_per_prompt == 4
+    grpo = LMPPOConfig(**ch6.COMMON, **ch6.VARIANTS["grpo"])
+    assert grpo.advantage == "group" and grpo.group_std and not grpo.normalize_advantages
+
+
+def test_quick_dip_comes_with_the_larger_step(quick):
+    _, stdout, results = quick
+    rows = ch6.dip_rows(list(results.values()), 12)
+    assert len(rows) == 6 and "Section 4" in stdout
+    small = np.mean([row["change"].mean() for row in rows if row["learning_rate"] == 1e-4])
+    large = np.mean([row["change"].mean() for row in rows if row["learning_rate"] == ch6.DIP_LEARNING_RATE])
+    # Seed 0, development machine: +0.042 at 1e-4 against −0.039 at 3e-4 after 12 iterations (mean of the
+    # three estimators), while every update at 3e-4 raised its own prompts' accuracy (mean +0.12).
+    assert small > large + 0.02, (small, large)
+    own = np.mean([row["own_gain"].mean() for row in rows if row["learning_rate"] == ch6.DIP_LEARNING_RATE])
+    assert own > 0.02
+
+
+def test_credit_shares_are_gamma_lambda_to_the_distance():
+    distances = [0, 1, 5, 31, 120]
+    for gamma in (1.0, 0.97):
+        shares, _ = ch6.credit_shares(distances, (0.5, 0.95, 1.0), gamma=gamma)
+        expected = (gamma * np.array([0.5, 0.95, 1.0]))[:, None] ** np.array(distances)[None, :]
+        np.testing.assert_allclose(shares, expected, rtol=1e-12, atol=1e-300)
+
+
+def test_first_token_credit_by_hand():
+    scores = np.array([1.0, 0.0, 0.0, 1.0, 0.0])
+    assert ch6.first_token_credit(2 * scores - 0.3, scores) == pytest.approx(1.0, abs=1e-12)
+    assert ch6.first_token_credit(-scores, scores) == pytest.approx(-1.0, abs=1e-12)
+    # [0, 1, 0, 1, 0] against [1, 0, 0, 1, 0]: E[xy] = 0.2, both means 0.4, both variances 0.24
+    assert ch6.first_token_credit(np.array([0.0, 1, 0, 1, 0]), scores) == pytest.approx((0.2 - 0.16) / 0.24, abs=1e-12)
+    assert np.isnan(ch6.first_token_credit(np.ones(5), scores)) and np.isnan(ch6.first_token_credit(scores, np.zeros(5)))
 
 
 def test_quick_writes_a_figure_and_equal_sampling_budgets(quick):
     out, stdout, results = quick
     data = (out / ch6.FIGURE_NAME).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
-    sequences = {r["variant"]: 64 * len(r["rows"]) for r in results.values()}
-    assert len(set(sequences.values())) == 1  # every run sampled the same number of sequences
-    assert "× reference" in stdout and "Wrote" in stdout
+    tokens = {r["variant"]: sum(row["response_tokens"] for row in r["rows"]) for r in results.values() if r["study"] == "main"}
+    assert len({len(r["rows"]) for r in results.values() if r["study"] == "main"}) == 1  # 48 iterations × 64 each
+    assert max(tokens.values()) < 1.2 * min(tokens.values())  # responses of 1–3 tokens: similar token budgets
+    assert "mean accuracy over the run" in stdout and "cannot tell" in stdout and "Wrote" in stdout
 
 
 def test_summary_rows_on_made_up_results():
     def made_up(variant, seed, accuracies, kls):
         return dict(
-            variant=variant, seed=seed, reference_accuracy=accuracies[0], seconds=1.0,
+            study="main", variant=variant, seed=seed, reference_accuracy=accuracies[0], seconds=1.0,
             evaluations=[(i * 5, a) for i, a in enumerate(accuracies)],
             rows=[dict(iteration=i + 1, kl_per_sequence=k, response_tokens=100.0) for i, k in enumerate(kls)],
         )  # fmt: skip
@@ -76,5 +120,6 @@ def test_summary_rows_on_made_up_results():
     results = [made_up("ppo_gae_1", 0, [0.3, 0.5, 0.7], [0.1] * 6), made_up("ppo_gae_1", 1, [0.3, 0.4, 0.5], [0.3] * 6)]
     (row,) = ch6.summary_rows(results)
     np.testing.assert_allclose(row["final"], [0.7, 0.5])
+    np.testing.assert_allclose(row["area"], [0.5, 0.4])
     assert row["reference"] == pytest.approx(0.3) and row["kl_max"] == pytest.approx(0.3)
     assert row["kl_final"] == pytest.approx(0.2) and row["tokens"] == pytest.approx(600.0)

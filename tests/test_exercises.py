@@ -183,10 +183,12 @@ def test_ch6_exercise_2_gamma_lambda_one_is_return_to_go_minus_value():
     np.testing.assert_allclose(answers6.exercise_2(rewards[0], values[0]), advantages, atol=TOLERANCE)
 
 
-def test_ch6_exercise_3_group_mean_baseline():
+def test_ch6_exercise_3_grpo_group_normalised_advantage():
     scores = np.array([1.0, 0.0, 0.0, 1.0])
     mask = np.ones((4, 5), np.float64)
     rewards = np.zeros((4, 5))
     rewards[:, -1] = scores  # the score on each response's last token
-    advantages = group_baseline_advantages(tf_gae._tf.tf.constant(rewards), tf_gae._tf.tf.constant(mask), group_size=4)
+    advantages = group_baseline_advantages(
+        tf_gae._tf.tf.constant(rewards), tf_gae._tf.tf.constant(mask), group_size=4, divide_by_std=True
+    )
     np.testing.assert_allclose(answers6.exercise_3(scores), advantages.numpy()[:, 0], atol=TOLERANCE)

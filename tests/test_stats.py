@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tf_gae.stats import bootstrap_interval, compare
+from tf_gae.stats import bootstrap_interval, compare, compare_paired
 
 
 def test_interval_of_the_mean_covers_the_true_mean_about_95_percent_of_the_time():
@@ -43,3 +43,17 @@ def test_compare_says_cannot_tell_when_intervals_overlap():
     assert compare("λ=0.96", (2.0, 3.0), "λ=0", (0.5, 1.5)) == "λ=0.96 > λ=0"
     assert compare("λ=0.96", (0.0, 1.0), "λ=1", (1.5, 2.0)) == "λ=1 > λ=0.96"
     assert compare("a", (0.0, 1.0), "b", (0.9, 2.0)).startswith("cannot tell")
+
+
+def test_paired_comparison_uses_the_per_seed_differences():
+    # Seeds move both settings together (0.3 … 0.7) while A beats B by 0.05 ± 0.01 on every seed: side by
+    # side the intervals overlap, the per-seed differences do not include 0.
+    shared = np.array([0.3, 0.5, 0.7, 0.4, 0.6])
+    a = shared + np.array([0.05, 0.06, 0.04, 0.05, 0.05])
+    b = shared
+    assert compare("A", bootstrap_interval(a), "B", bootstrap_interval(b)).startswith("cannot tell")
+    verdict = compare_paired("A", a, "B", b)
+    low, high = bootstrap_interval(a - b)
+    assert verdict == f"A > B (A − B = +0.050 [{low:+.3f}, {high:+.3f}], paired by seed)" and low > 0.04
+    assert compare_paired("B", b, "A", a).startswith("A > B")
+    assert compare_paired("A", [0.1, -0.1, 0.2], "B", [0.0, 0.0, 0.0]).startswith("cannot tell (A ~ B)")

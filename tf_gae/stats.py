@@ -7,7 +7,12 @@ Introduction to the Bootstrap", 1993, ch. 13) makes no assumption about the shap
     resample the n values with replacement, B times; compute the statistic of each resample;
     the interval is the (1 − level)/2 and (1 + level)/2 quantiles of those B statistics.
 
-Used by chapter 5's reproduction of the GAE paper's cart-pole grid (tf_gae.sweep supplies the runs).
+When two settings are run with the same seeds and a seed fixes what they share (chapter 6: the same
+reference model and the same prompts), the per-seed differences a_i − b_i carry the comparison, and the
+interval of their mean is narrower than the two intervals side by side (:func:`compare_paired`).
+
+Used by chapter 5's reproduction of the GAE paper's cart-pole grid (tf_gae.sweep supplies the runs) and
+chapter 6's comparison of advantage estimators.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["bootstrap_interval", "compare"]
+__all__ = ["bootstrap_interval", "compare", "compare_paired"]
 
 
 def bootstrap_interval(
@@ -50,3 +55,17 @@ def compare(name_a: str, interval_a: tuple[float, float], name_b: str, interval_
     if interval_b[0] > interval_a[1]:
         return f"{name_b} > {name_a}"
     return f"cannot tell ({name_a} ~ {name_b})"
+
+
+def compare_paired(name_a: str, values_a: Sequence[float], name_b: str, values_b: Sequence[float]) -> str:
+    """"A > B" or "B > A" when the bootstrap interval of the mean per-seed difference a_i − b_i excludes 0,
+    else "cannot tell (A ~ B)"; with the interval, e.g. "A > B (A − B = +0.060 [+0.030, +0.090], paired by seed)".
+    `values_a[i]` and `values_b[i]` come from the same seed."""
+    differences = np.asarray(values_a, np.float64) - np.asarray(values_b, np.float64)
+    low, high = bootstrap_interval(differences)
+    detail = f"({name_a} − {name_b} = {differences.mean():+.3f} [{low:+.3f}, {high:+.3f}], paired by seed)"
+    if low > 0:
+        return f"{name_a} > {name_b} {detail}"
+    if high < 0:
+        return f"{name_b} > {name_a} {detail}"
+    return f"cannot tell ({name_a} ~ {name_b}) {detail}"

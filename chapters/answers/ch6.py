@@ -21,7 +21,10 @@ def exercise_2(rewards: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def exercise_3(scores: np.ndarray) -> np.ndarray:
-    """Compute: the critic-free advantage chapter 6 gives the first token of each of a prompt's samples
-    with sequence scores `scores` [n]: the group-mean baseline, Â = score − mean(scores).
-    (GRPO further divides by the group's standard deviation; for [1, 0, 0, 1] that makes ±1.)"""
-    return scores - np.mean(scores)
+    """Compute: GRPO's advantage (chapter 6's critic-free run) for the first token of each of a prompt's samples
+    with sequence scores `scores` [n] and the KL in the loss (so every token's return is the score):
+    Â = (score − mean(scores)) / (s + ε), s the sample standard deviation (n − 1, as verl's and TRL's torch.std),
+    ε = 1e-6. For [1, 0, 0, 1]: s = √(1/3) = 0.577, so Â = ±0.866; without the division (the group-mean
+    baseline alone) ±0.5, and a group whose scores are all equal gets 0 either way."""
+    scores = np.asarray(scores, np.float64)
+    return (scores - scores.mean()) / (scores.std(ddof=1) + 1e-6)
