@@ -22,17 +22,18 @@ is token-level GAE on a critic's values (tf_gae.llm).
        PPO with a critic and λ = 1 (OpenRLHF's and verl's default: Monte-Carlo return minus V);
        GRPO: no critic, (score − group mean) / group standard deviation, no batch whitening.
      Exact expected accuracy (mean over all 2,500 problems of π(answer | prompt), no sampling noise) with
-     95 % bootstrap intervals over seeds, and verdicts computed from them ("cannot tell" where they overlap).
+     95 % Student-t intervals over seeds, and verdicts computed from them: side by side, and paired by seed
+     (runs of one seed share the reference model and the prompts); "cannot tell" where an interval allows it.
   4. The early dip. The first edition's critic-free curve fell below the reference for ~100 iterations.
-     The same 16 × 4 batches with Adam at 3e-4 (that edition's setting) against 1e-4: at 3e-4 every
-     estimator dips, and each update raises the accuracy on its own 16 prompts while the accuracy over all
-     problems falls — the step over-fits the iteration's few prompts. It is the step size, not the estimator.
+     The same 16 × 4 batches with Adam at 3e-4 (that edition's setting) against 1e-4, paired by seed: how
+     far each falls below its reference, and how much each update gains on its own 16 prompts against the
+     accuracy over all problems (a step that fits the iteration's few prompts and loses on the rest).
   5. Long responses. The answer followed by 30 filler tokens, then the end token, all required for the
      score: the tokens that decide the score stand 31+ tokens before it. The exact share of a terminal
      score that reaches a token k steps earlier through the δ's is (γλ)^k (token_gae, checked in float64),
-     so at TRL's λ = 0.95 the decisive tokens get 0.95^31 ≈ 0.20 of it directly and depend on the critic
-     for the rest. PPO at λ = 0.95 and λ = 1 on this task: accuracy, and how strongly the first token's
-     advantage follows the score.
+     so at TRL's λ = 0.95 the decisive tokens get 0.95^31 ≈ 0.20 of it directly and the critic's V supplies
+     the rest. PPO at λ = 0.95 and λ = 1 on this task: accuracy, and how closely the first token's advantage
+     follows the score (at λ = 1 it is the score minus V(s_0); at λ < 1 it leans on V further along).
 
 References: Ziegler et al. 2019, arXiv:1909.08593 and Ouyang et al. 2022 (InstructGPT): PPO with a
 per-token KL penalty; Schulman et al. 2016, arXiv:1506.02438 (GAE); Schulman et al. 2017,
@@ -58,9 +59,9 @@ from chapters._contract import parse_chapter_args, print_exercises
 from tf_gae.parallel import run_cached
 
 __all__ = [
-    "VARIANTS", "STUDIES", "COMMON", "Job", "run_job", "warm_started_model", "walk_through", "credit_shares",
-    "first_token_credit", "summary_rows", "dip_rows", "long_rows", "plot_training", "plot_long_responses",
-    "EXERCISES", "main",
+    "VARIANTS", "STUDIES", "COMMON", "DIP_LEARNING_RATE", "LONG_FILLER", "Job", "run_job", "warm_started_model",
+    "walk_through", "credit_shares", "print_credit_shares", "first_token_credit", "summary_rows", "dip_rows",
+    "long_rows", "plot_training", "plot_long_responses", "EXERCISES", "main",
 ]  # fmt: skip
 
 FIGURE_NAME = "ch6_accuracy_kl.png"
@@ -71,7 +72,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "ppo_gae_1": dict(advantage="gae", lam=1.0),
     "grpo": dict(advantage="group", group_std=True, normalize_advantages=False),
 }
-"""What differs between the compared runs: the advantage estimator only."""
+"""What differs between the compared runs: the advantage recipe — the estimator, and for GRPO no batch whitening
+(the critic runs also train a critic, with its own Adam)."""
 LABELS = {
     "ppo_gae_0.95": "PPO, critic + token GAE (λ = 0.95)",
     "ppo_gae_1": "PPO, critic + token GAE (λ = 1)",
@@ -79,13 +81,13 @@ LABELS = {
 }
 _SHORT = {"ppo_gae_0.95": "GAE λ=0.95", "ppo_gae_1": "GAE λ=1", "grpo": "GRPO"}
 COMMON: dict[str, Any] = dict(
-    prompts_per_iteration=16, samples_per_prompt=4, kl_beta=0.05, kl_in="loss", kl_estimator="k3"
+    prompts_per_iteration=16, samples_per_prompt=4, kl_beta=0.05, kl_in="loss", kl_estimator="k3", policy_learning_rate=1e-4
 )
-"""Shared by every run (the rest are tf_gae.llm.ppo.LMPPOConfig's defaults: Adam at 1e-4, 4 epochs, 2 minibatches)."""
+"""Shared by every run (the rest are tf_gae.llm.ppo.LMPPOConfig's defaults: 4 epochs of 2 minibatches, clip 0.2)."""
 DIP_LEARNING_RATE = 3e-4
 """The first edition's policy step size, at which every estimator dipped below the reference."""
 LONG_FILLER = 30
-"""Fillers after the answer in section 5's long responses (responses of up to 34 tokens)."""
+"""Fillers after the answer in section 5's long responses (responses of up to 33 tokens: 2 digits, 30, <eos>)."""
 STUDIES: dict[str, tuple[int, dict[str, Any], tuple[str, ...]]] = {
     "main": (0, {}, tuple(VARIANTS)),
     "dip": (0, dict(policy_learning_rate=DIP_LEARNING_RATE), tuple(VARIANTS)),
@@ -178,7 +180,7 @@ def run_job(job: Job) -> dict[str, Any]:
     filler_length, settings, _ = STUDIES[job.study]
     task, model = warm_started_model(job.seed, Path(job.cache_dir), filler_length)
     reference_accuracy = expected_accuracy(model, task)
-    config = LMPPOConfig(seed=job.seed, **COMMON, **VARIANTS[job.variant], **settings)
+    config = LMPPOConfig(seed=job.seed, **{**COMMON, **VARIANTS[job.variant], **settings})  # the study's settings win
     trainer = LMPPOTrainer(model, task, config)
     evaluations = [(0, reference_accuracy)]
     rows = []
@@ -313,10 +315,11 @@ def _metric(runs: Sequence[dict[str, Any]], field: str) -> tuple[np.ndarray, np.
 
 
 def _interval(values: np.ndarray) -> tuple[float, float] | None:
-    """The 95 % bootstrap interval of the mean over seeds; None with one seed."""
-    from tf_gae.stats import bootstrap_interval
+    """The 95 % Student-t interval of the mean over seeds (3–5 seeds: a bootstrap's would be too narrow);
+    None with one seed."""
+    from tf_gae.stats import t_interval
 
-    return bootstrap_interval(values) if len(values) >= 2 else None
+    return t_interval(values) if len(values) >= 2 else None
 
 
 def _with_interval(values: np.ndarray, digits: int = 3) -> str:
@@ -363,22 +366,24 @@ def summary_rows(results: Sequence[dict[str, Any]], study: str = "main") -> list
 
 
 def dip_rows(results: Sequence[dict[str, Any]], iterations: int) -> list[dict[str, Any]]:
-    """Per variant and step size (main's 1e-4, dip's 3e-4), over the first `iterations` iterations: the exact
-    accuracy's change from the reference per seed, and per update the mean gain on its own prompts."""
+    """Per variant, on the seeds the dip study ran: the exact accuracy's change from the reference after
+    `iterations` iterations at each step size (COMMON's and DIP_LEARNING_RATE) per seed, and per seed the mean
+    gain of an update on its own prompts over those iterations."""
     rows = []
     for variant in VARIANTS:
-        for study, learning_rate in (("main", 1e-4), ("dip", DIP_LEARNING_RATE)):
-            runs = _runs(results, study, variant)
-            if not runs:
-                continue
-            x, accuracy = _accuracy(runs)
+        dips = _runs(results, "dip", variant)
+        seeds = {r["seed"] for r in dips}
+        runs = [r for r in _runs(results, "main", variant) if r["seed"] in seeds]
+        if not dips or len(runs) != len(dips):
+            continue
+        row = dict(variant=variant, seeds=len(dips))
+        for name, members in (("main", runs), ("dip", dips)):
+            x, accuracy = _accuracy(members)
             column = int(np.searchsorted(x, iterations))
-            _, own = _metric(runs, "own_prompts_gain")
-            rows.append(
-                dict(variant=variant, learning_rate=learning_rate, seeds=len(runs), iteration=int(x[column]),
-                     change=accuracy[:, column] - accuracy[:, 0], own_gain=own[:, :iterations].mean(axis=1),
-                     overall_per_update=(accuracy[:, column] - accuracy[:, 0]) / x[column])  # fmt: skip
-            )
+            _, own = _metric(members, "own_prompts_gain")
+            row[name] = dict(iteration=int(x[column]), change=accuracy[:, column] - accuracy[:, 0],
+                             own_gain=own[:, :iterations].mean(axis=1))  # fmt: skip
+        rows.append(row)
     return rows
 
 
@@ -432,7 +437,8 @@ def plot_training(results: Sequence[dict[str, Any]], out_dir: Path) -> Path:
             _band(dip_axis, x, y - y[:, :1], f"C{color}", f"{_SHORT[variant]}, Adam {_step(DIP_LEARNING_RATE)}", ls="--")
             main_x, main_y = _accuracy(runs)
             keep = main_x <= x[-1]
-            _band(dip_axis, main_x[keep], (main_y - main_y[:, :1])[:, keep], f"C{color}", f"{_SHORT[variant]}, Adam {_step(1e-4)}")
+            _band(dip_axis, main_x[keep], (main_y - main_y[:, :1])[:, keep], f"C{color}",
+                  f"{_SHORT[variant]}, Adam {_step(COMMON['policy_learning_rate'])}")
     reference = np.mean([r["reference_accuracy"] for r in results if r["study"] == "main"])
     accuracy_axis.axhline(reference, color="k", ls=":", lw=0.9, label=f"reference model ({reference:.2f})")
     accuracy_axis.set_ylabel("expected accuracy (exact, all 2,500 problems)")
@@ -506,8 +512,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def _tables(results: Sequence[dict[str, Any]], dip_iterations: int) -> str:
     """Markdown of sections 3–5 and their verdicts, from the numbers in `results`."""
     lines = [
-        "Section 3 — three estimators, everything else shared (16 prompts × 4 samples, KL as a k3 loss term, "
-        "Adam 1e-4). Mean over seeds [95% bootstrap interval].",
+        "Section 3 — three advantage recipes, everything else shared (16 prompts × 4 samples, KL as a k3 loss term, "
+        f"Adam {_step(COMMON['policy_learning_rate'])}). Mean over seeds [95% t interval].",
         "",
         "| run | seeds | reference accuracy | final accuracy | mean accuracy over the run | KL/sequence, last 5 "
         "| largest KL | sampled tokens |",
@@ -527,20 +533,29 @@ def _tables(results: Sequence[dict[str, Any]], dip_iterations: int) -> str:
             for i, a in enumerate(names) for b in names[i + 1 :]
         ]  # fmt: skip
         lines += [f"- {title}:"] + [f"  - {verdict}" for verdict in verdicts]
+    small, large = _step(COMMON["policy_learning_rate"]), _step(DIP_LEARNING_RATE)
     lines += [
         "",
-        f"Section 4 — the early dip: the first {dip_iterations} iterations at two step sizes, same batches otherwise. "
-        "Per seed: the exact accuracy's change from the reference; per update: the mean gain on its own prompts.",
+        f"Section 4 — the early dip: the first {dip_iterations} iterations at two Adam step sizes, the same batches "
+        "otherwise, on the dip study's seeds. Per seed: the exact accuracy's change from its reference, and the mean "
+        "gain of an update on its own 16 prompts.",
         "",
-        "| estimator | Adam step | seeds | change from the reference (iteration) | own prompts' gain per update | all problems' change per update |",
+        f"| estimator | seeds | change at {small} | change at {large} | own prompts' gain per update, {small} | at {large} |",
         "|---|---:|---:|---:|---:|---:|",
     ]
+    dip_verdicts = []
     for row in dip_rows(results, dip_iterations):
+        main, dip = row["main"], row["dip"]
         lines.append(
-            f"| {LABELS[row['variant']]} | {_step(row['learning_rate'])} | {row['seeds']} | "
-            f"{_with_interval(row['change'])} ({row['iteration']}) | {_with_interval(row['own_gain'], 4)} | "
-            f"{np.mean(row['overall_per_update']):+.4f} |"
+            f"| {LABELS[row['variant']]} | {row['seeds']} | {_with_interval(main['change'])} | {_with_interval(dip['change'])} | "
+            f"{_with_interval(main['own_gain'], 4)} | {_with_interval(dip['own_gain'], 4)} |"
         )
+        short = _SHORT[row["variant"]]
+        dip_verdicts.append(f"  - {short}, change after {dip['iteration']} iterations: "
+                            + _verdict(large, dip["change"], small, main["change"]))  # fmt: skip
+        dip_verdicts.append(f"  - {short}, gain on its own prompts: "
+                            + _verdict(large, dip["own_gain"], small, main["own_gain"]))  # fmt: skip
+    lines += [""] + dip_verdicts
     long = long_rows(results)
     if long:
         lines += [
@@ -555,10 +570,11 @@ def _tables(results: Sequence[dict[str, Any]], dip_iterations: int) -> str:
                 f"| {LABELS[row['variant']]} | {row['seeds']} | {row['reference']:.3f} | {_with_interval(row['final'])} | "
                 f"{_with_interval(row['area'])} | {_with_interval(row['credit'])} |"
             )
-        a, b = long
         lines.append("")
         for measure, title in (("final", "final accuracy"), ("area", "mean accuracy over the run"), ("credit", "first-token credit")):
-            lines.append(f"- {title}: {_verdict(_SHORT[a['variant']], a[measure], _SHORT[b['variant']], b[measure])}")
+            lines.append(f"- {title}:")
+            lines += [f"  - {_verdict(_SHORT[a['variant']], a[measure], _SHORT[b['variant']], b[measure])}"
+                      for i, a in enumerate(long) for b in long[i + 1 :]]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -110,8 +110,9 @@ def _parameter_errors(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) ->
     )
 
 
-def _lm_strategy_equivalence(strategy) -> dict[str, float]:
-    """One LM PPO iteration (chapter 6) on a tiny model, single device vs `strategy`, same samples."""
+def _lm_strategy_equivalence(strategy, lm_settings: dict[str, Any] | None = None) -> dict[str, float]:
+    """One LM PPO iteration (chapter 6) on a tiny model, single device vs `strategy`, same samples;
+    `lm_settings` override the iteration's LMPPOConfig (e.g. GRPO's group advantage with the KL in the loss)."""
     import keras
 
     from tf_gae.llm.lm import TinyCausalLM
@@ -121,12 +122,21 @@ def _lm_strategy_equivalence(strategy) -> dict[str, float]:
     keras.utils.set_random_seed(5)
     task = AdditionTask(seed=5)
     model = TinyCausalLM(task.vocab_size, task.sequence_length, d_model=32, num_heads=2, num_layers=1)
-    config = LMPPOConfig(prompts_per_iteration=8, minibatch_size=4, n_epochs=2, policy_learning_rate=3e-3, seed=5)
+    config = LMPPOConfig(**{**dict(prompts_per_iteration=8, minibatch_size=4, n_epochs=2, policy_learning_rate=3e-3, seed=5),
+                            **(lm_settings or {})})  # fmt: skip
     single = LMPPOTrainer(copy_model(model, "policy"), task, config)
     with strategy.scope():
         mirrored_policy = copy_model(model, "policy")
     mirrored = LMPPOTrainer(mirrored_policy, task, config, strategy=strategy)
-    variables = lambda trainer: trainer.policy.variables + trainer.critic.variables  # noqa: E731
+    if config.kl_in == "loss":
+        # An untrained model scores 0 on every prompt, and with π = π_ref the KL term's gradient is exactly 0:
+        # nothing would move. Both trainers get the same other reference (another initialisation), so the
+        # KL term pulls from the first step.
+        keras.utils.set_random_seed(6)
+        other = TinyCausalLM(task.vocab_size, task.sequence_length, d_model=32, num_heads=2, num_layers=1)
+        for trainer in (single, mirrored):
+            trainer.reference.set_weights(other.get_weights())
+    variables = lambda trainer: trainer.policy.variables + (trainer.critic.variables if trainer.critic else [])  # noqa: E731
     before = [v.numpy() for v in variables(single)]
     _, single_metrics = single.step()  # the same prompts, samples and shuffles: one seed for both
     _, mirrored_metrics = mirrored.step()
@@ -155,30 +165,31 @@ Adam divides a tiny gradient by its tiny running scale); a wrong cross-replica r
 ~1e-6 to 1e-5 and varies between CPUs, so no tolerance could separate it from a real difference with margin."""
 
 
-def strategy_equivalence(algo: str, dtype: str = "float64") -> dict[str, float]:
+def strategy_equivalence(algo: str, dtype: str = "float64", lm_settings: dict[str, Any] | None = None) -> dict[str, float]:
     """One update on the same batch, single device vs MirroredStrategy over the logical devices.
 
     `algo`: one of STRATEGY_ALGOS. `dtype`: the float type the models compute in (Keras's floatx while
     they are built); float64 by default, so rounding is far below the comparison. Needs two logical CPU
     devices configured before TensorFlow's first op (`main` does it). Returns the largest parameter
-    difference relative to the parameter's scale and relative to the step's size.
+    difference relative to the parameter's scale and relative to the step's size. `lm_settings` (lm_ppo only):
+    LMPPOConfig fields that replace the demonstration's.
     """
     from tf_gae.models import models_computing_in
 
     if algo not in STRATEGY_ALGOS:
         raise ValueError(f"algo must be one of {STRATEGY_ALGOS}, got {algo!r}")
     with models_computing_in(dtype):  # Keras's floatx and dtype policy, both put back after
-        return _strategy_equivalence(algo)
+        return _strategy_equivalence(algo, lm_settings)
 
 
-def _strategy_equivalence(algo: str) -> dict[str, float]:
+def _strategy_equivalence(algo: str, lm_settings: dict[str, Any] | None = None) -> dict[str, float]:
     from tf_gae._tf import tf
     from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer, ReinforceConfig, ReinforceTrainer
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     strategy = tf.distribute.MirroredStrategy(devices)
     if algo == "lm_ppo":
-        return _lm_strategy_equivalence(strategy)
+        return _lm_strategy_equivalence(strategy, lm_settings)
     if algo == "a2c":
         config, trainer_class = A2CConfig(num_envs=4, n_steps=8, learning_rate=3e-3, normalize_advantages=True, seed=5), A2CTrainer
     elif algo == "reinforce":  # 4 episodes in a [500, 4] rollout: the second replica's shard is mostly masked

@@ -56,30 +56,29 @@ def test_quick_ppo_raises_accuracy_above_the_reference(quick):
     assert gae["evaluations"][-1][1] > gae["reference_accuracy"] + 0.05, gae["evaluations"]
 
 
-def test_every_estimator_gets_the_same_batches_and_kl_handling():
+def test_the_compared_runs_differ_only_in_their_advantage_recipe():
+    import dataclasses
+
     from tf_gae.llm.ppo import LMPPOConfig
 
-    configs = [LMPPOConfig(**ch6.COMMON, **settings) for settings in ch6.VARIANTS.values()]
-    shared = ("prompts_per_iteration", "samples_per_prompt", "kl_in", "kl_beta", "kl_estimator", "policy_learning_rate",
-              "n_epochs", "minibatch_size", "clip_range", "gamma", "temperature")  # fmt: skip
-    for name in shared:
-        assert len({getattr(config, name) for config in configs}) == 1, name
-    assert configs[0].kl_in == "loss" and configs[0].prompts_per_iteration == 16 and configs[0].samples_per_prompt == 4
+    configs = [dataclasses.asdict(LMPPOConfig(**ch6.COMMON, **settings)) for settings in ch6.VARIANTS.values()]
+    differing = {name for name in configs[0] if len({repr(config[name]) for config in configs}) > 1}
+    assert differing == {"advantage", "lam", "group_std", "normalize_advantages"}
     grpo = LMPPOConfig(**ch6.COMMON, **ch6.VARIANTS["grpo"])
-    assert grpo.advantage == "group" and grpo.group_std and not grpo.normalize_advantages
+    assert grpo.advantage == "group" and grpo.group_std and not grpo.normalize_advantages and grpo.kl_in == "loss"
+    assert (grpo.prompts_per_iteration, grpo.samples_per_prompt, grpo.kl_estimator) == (16, 4, "k3")
 
 
 def test_quick_dip_comes_with_the_larger_step(quick):
     _, stdout, results = quick
     rows = ch6.dip_rows(list(results.values()), 12)
-    assert len(rows) == 6 and "Section 4" in stdout
-    small = np.mean([row["change"].mean() for row in rows if row["learning_rate"] == 1e-4])
-    large = np.mean([row["change"].mean() for row in rows if row["learning_rate"] == ch6.DIP_LEARNING_RATE])
+    assert len(rows) == 3 and "Section 4" in stdout
+    small = np.mean([row["main"]["change"].mean() for row in rows])
+    large = np.mean([row["dip"]["change"].mean() for row in rows])
     # Seed 0, development machine: +0.042 at 1e-4 against −0.039 at 3e-4 after 12 iterations (mean of the
-    # three estimators), while every update at 3e-4 raised its own prompts' accuracy (mean +0.12).
+    # three estimators), while every update at 3e-4 raised its own prompts' accuracy more (+0.12 against +0.09).
     assert small > large + 0.02, (small, large)
-    own = np.mean([row["own_gain"].mean() for row in rows if row["learning_rate"] == ch6.DIP_LEARNING_RATE])
-    assert own > 0.02
+    assert np.mean([row["dip"]["own_gain"].mean() - row["main"]["own_gain"].mean() for row in rows]) > 0.01
 
 
 def test_credit_shares_are_gamma_lambda_to_the_distance():

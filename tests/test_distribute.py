@@ -5,7 +5,7 @@ TensorFlow initialises its devices, so the check runs in a fresh process). On th
 under MirroredStrategy must leave the same parameters as the single-device update, both computed in
 float64, to 1e-9 relative (float64 rounding is ~1e-14; chapters.ch8_outlook.STRATEGY_TOLERANCE says why):
 A2C, REINFORCE (means over the steps inside whole episodes, which the shards split unevenly), PPO, and one iteration of chapter 6's PPO for a language model (token-mean losses over shards with
-different numbers of valid tokens).
+different numbers of valid tokens), with a critic and the KL in the reward, and as GRPO with the KL in the loss.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from chapters.ch8_outlook import strategy_equivalence  # the chapter's demonstration is the measurement
 from chapters.ch8_outlook import STRATEGY_ALGOS
 results = {algo: strategy_equivalence(algo) for algo in STRATEGY_ALGOS}
+# chapter 6's other recipe: GRPO's group-normalised score, no critic, the KL as a k3 loss term
+results["lm_grpo"] = strategy_equivalence("lm_ppo", lm_settings=dict(
+    advantage="group", prompts_per_iteration=4, samples_per_prompt=2, group_std=True, normalize_advantages=False,
+    kl_in="loss", kl_estimator="k3", kl_beta=0.5))
 import gymnasium as gym
 from tf_gae.models import build_actor_critic
 probe = gym.make("Pendulum-v1")  # Box actions: a float32 log σ meets the policy's output
@@ -64,7 +68,7 @@ def results():
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("algo", ["a2c", "reinforce", "ppo", "lm_ppo"])
+@pytest.mark.parametrize("algo", ["a2c", "reinforce", "ppo", "lm_ppo", "lm_grpo"])
 def test_mirrored_update_equals_single_device_update(results, algo):
     # Both updates compute in float64 (strategy_equivalence's default), so rounding leaves ~1e-14 of scale
     # and a wrong cross-replica reduction ~0.3: STRATEGY_TOLERANCE (1e-9) is orders of magnitude from both.

@@ -69,6 +69,7 @@ def test_group_std_is_grpo_outcome_advantage_by_hand():
         (dict(kl_beta=-0.1), "kl_beta"),
         (dict(kl_in="both"), "kl_in"),
         (dict(group_std=True), "group_std"),
+        (dict(kl_in="loss", kl_estimator="k1"), "kl_estimator"),
     ],
 )
 def test_config_errors_name_the_field(overrides, name):
@@ -167,7 +168,6 @@ def test_kl_in_the_loss_leaves_the_rewards_to_the_score_and_adds_beta_kl_to_the_
     expected_rewards[np.arange(16), lengths - 1] = batch.scores
     np.testing.assert_array_equal(batch.rewards.numpy(), expected_rewards)  # no KL in the rewards
     d = np.float64(batch.log_probs.numpy()) - np.float64(batch.reference_log_probs.numpy())
-    assert np.abs(d * mask).max() > 1e-3  # the policy did move
     shard = dict(
         prompts=tf.constant(batch.prompts), responses=batch.responses, mask=batch.mask, log_probs=batch.log_probs,
         reference_log_probs=batch.reference_log_probs, advantages=batch.advantages,
@@ -176,7 +176,41 @@ def test_kl_in_the_loss_leaves_the_rewards_to_the_score_and_adds_beta_kl_to_the_
     valid = mask > 0
     # π_θ = π_old here (no step since collect), so ρ = 1 and the surrogate is −mean Â; k3 = e^{−d} − 1 + d.
     k3 = np.exp(-d[valid]) - 1 + d[valid]
+    assert beta * k3.mean() > 1e-3  # the policy did move: the KL term is 100× the tolerance below
     expected = -np.float64(batch.advantages.numpy())[valid].mean() + beta * k3.mean()
     # float32 log-probs recomputed by the same graph: ρ − 1 ~ 1e-6, times |Â| ≲ 3, so 1e-5 is ample.
     assert float(loss) == pytest.approx(expected, abs=1e-5)
     assert float(metrics["kl_to_reference"]) == pytest.approx(k3.mean(), abs=1e-6)
+
+
+def test_the_kl_loss_alone_pulls_the_policy_back_toward_the_reference(untrained):
+    # Move the policy away, then update with every advantage 0: only β·k3 has a gradient, and the log-ratio
+    # d = log π_θ − log π_ref of the batch's own tokens must shrink.
+    import dataclasses
+
+    task, model = untrained
+    away = LMPPOConfig(prompts_per_iteration=16, minibatch_size=8, policy_learning_rate=3e-3, seed=4)
+    trainer = LMPPOTrainer(copy_model(model, "policy"), task, away)
+    trainer.step()
+    trainer.step()
+    pull = LMPPOTrainer(trainer.policy, task, dataclasses.replace(away, kl_in="loss", kl_estimator="k3", kl_beta=1.0,
+                                                                policy_learning_rate=1e-3))  # fmt: skip
+    pull.reference.set_weights(trainer.reference.get_weights())  # the original reference, not the moved policy
+    batch = pull.collect()
+    valid = batch.mask.numpy() > 0
+
+    def mean_squared_log_ratio() -> float:
+        log_probs, reference_log_probs, _ = pull._score_tokens(tf.constant(batch.prompts), batch.responses)
+        return float(np.mean(((log_probs - reference_log_probs).numpy()[valid]) ** 2))
+
+    before = mean_squared_log_ratio()
+    assert before > 1e-3
+    weights = [w.copy() for w in pull.policy.get_weights()]
+    pull.update(dataclasses.replace(batch, advantages=tf.zeros_like(batch.advantages)))
+    assert mean_squared_log_ratio() < 0.5 * before  # development machine: 2.45 → 0.77
+    # The control: β = 0 leaves nothing with a gradient, so the same update moves no weight.
+    pull.policy.set_weights(weights)
+    still = LMPPOTrainer(pull.policy, task, dataclasses.replace(pull.config, kl_beta=0.0))
+    still.update(dataclasses.replace(batch, advantages=tf.zeros_like(batch.advantages)))
+    for before_weight, after_weight in zip(weights, still.policy.get_weights()):
+        np.testing.assert_array_equal(before_weight, after_weight)

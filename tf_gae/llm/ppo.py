@@ -65,10 +65,13 @@ class LMPPOConfig:
     temperature: float = _help("sampling temperature τ (log-probs use the same τ)", default=1.0)
     gamma: float = _help("discount γ within a response (RLHF uses 1)", default=1.0)
     lam: float = _help("GAE λ", default=0.95)
-    kl_beta: float = _help("β of the per-token KL penalty to the reference", default=0.05)
+    kl_beta: float = _help("β of the KL to the reference (a per-token reward penalty, or a loss term: kl_in)", default=0.05)
     kl_estimator: str = _help("'k1' (log-ratio) or 'k3' (non-negative)", default="k1")
     kl_in: str = _help("where β·KL goes: 'reward' (per-token penalty, InstructGPT) or 'loss' (a policy-loss term, GRPO)", default="reward")
-    group_std: bool = _help("'group' only: divide by the group's standard deviation of total returns, as GRPO", default=False)
+    group_std: bool = _help(
+        "'group' only: divide by the group's standard deviation of total returns (GRPO also sets normalize_advantages=False)",
+        default=False,
+    )
     normalize_advantages: bool = _help("standardise (whiten) advantages over the valid tokens of the batch", default=True)
     n_epochs: int = _help("passes over each iteration's batch", default=4)
     minibatch_size: int = _help("sequences per minibatch", default=32)
@@ -95,6 +98,9 @@ class LMPPOConfig:
         need(self.kl_beta >= 0, "kl_beta", "≥ 0")
         need(self.kl_estimator in ("k1", "k3"), "kl_estimator", "'k1' or 'k3'")
         need(self.kl_in in ("reward", "loss"), "kl_in", "'reward' or 'loss'")
+        # k1's gradient is ∇log π_θ(y), zero in expectation on-policy: as a loss term it would not pull at all
+        need(self.kl_in == "reward" or self.kl_estimator == "k3", "kl_estimator",
+             "'k3' when kl_in='loss' (k1's gradient is zero in expectation, so it would not pull toward the reference)")
         need(not self.group_std or self.advantage == "group", "group_std", "False unless advantage='group'")
         need(0 < self.clip_range < 1, "clip_range", "in (0, 1)")
         need(self.clip_range_value >= 0, "clip_range_value", "≥ 0")
@@ -272,9 +278,14 @@ class LMPPOTrainer:
 
     def policy_loss(self, shard: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """(L_π, metrics) on a shard of sequences: the token mean of PPO's clipped surrogate, plus β·KL with
-        kl_in = "loss" (KL_t(π_θ ‖ π_ref) by `kl_estimator` from d_t = log π_θ(y_t) − log π_ref(y_t)).
+        kl_in = "loss", KL_t = k3(d_t) = e^{−d_t} − 1 + d_t, d_t = log π_θ(y_t) − log π_ref(y_t).
         Differentiable through the policy; `shard` holds prompts, responses, mask, log_probs (π_old),
-        reference_log_probs and advantages, each [M, ...]."""
+        reference_log_probs and advantages, each [M, ...].
+
+        The k3 term's value estimates KL(π_θ ‖ π_ref) on samples y ~ π; its gradient, (1 − π_ref/π_θ)(y) ∇log π_θ(y),
+        has on-policy expectation ∇KL(π_ref ‖ π_θ), the reverse KL. Both pull π_θ toward π_ref (GRPO's k3 loss
+        does the same). The tokens come from π_old, without an importance ratio: exact on the first minibatch step,
+        approximate on the later ones."""
         config = self.config
         valid = shard["mask"] > 0  # [M, R]
         log_probs, _ = response_log_probs_and_values(self.policy, shard["prompts"], shard["responses"], config.temperature)

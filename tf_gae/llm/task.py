@@ -247,7 +247,7 @@ class AdditionTask:
     def supervised_examples(self, operands: Any) -> tuple[np.ndarray, np.ndarray]:
         """(tokens [n, P+R] int32, loss_mask [n, P+R−1] float32) for next-token training on prompt + answer.
 
-        tokens[i] = prompt, answer digits, EOS, then PAD up to P + R. loss_mask[i, t] weighs the prediction of
+        tokens[i] = prompt, answer digits, the fillers, EOS, then PAD up to P + R. loss_mask[i, t] weighs the prediction of
         tokens[i, t+1] from tokens[i, :t+1]: it is 1 exactly when t+1 is a response position holding an answer
         digit, a filler or the EOS (P ≤ t+1 < P + len(answer + EOS)), so neither the prompt nor the padding is trained.
         Σ_t loss_mask · log π(tokens[:, t+1] | tokens[:, :t+1]) is then log π(answer + EOS | prompt).
