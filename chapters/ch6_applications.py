@@ -435,7 +435,7 @@ def plot_training(results: Sequence[dict[str, Any]], out_dir: Path) -> Path:
         if dips and runs:  # each seed's change from its own reference, as the table
             x, y = _accuracy(dips)
             _band(dip_axis, x, y - y[:, :1], f"C{color}", f"{_SHORT[variant]}, Adam {_step(DIP_LEARNING_RATE)}", ls="--")
-            main_x, main_y = _accuracy(runs)
+            main_x, main_y = _accuracy([r for r in runs if r["seed"] in {d["seed"] for d in dips}])  # the table's seeds
             keep = main_x <= x[-1]
             _band(dip_axis, main_x[keep], (main_y - main_y[:, :1])[:, keep], f"C{color}",
                   f"{_SHORT[variant]}, Adam {_step(COMMON['policy_learning_rate'])}")
@@ -444,10 +444,10 @@ def plot_training(results: Sequence[dict[str, Any]], out_dir: Path) -> Path:
     accuracy_axis.set_ylabel("expected accuracy (exact, all 2,500 problems)")
     dip_axis.axhline(0.0, color="k", ls=":", lw=0.9, label="the seed's reference model")
     dip_axis.set_ylabel("change in expected accuracy from the reference")
-    accuracy_axis.set_title("Three estimators, all else equal (16 prompts × 4)")
+    accuracy_axis.set_title("Three advantage recipes, all else shared (16 prompts × 4)")
     kl_axis.set_ylabel("KL(π ‖ π_ref) per sequence (nats, k3)")
     kl_axis.set_title(f"KL to the reference (β = {COMMON['kl_beta']}; 10-iteration mean)")
-    dip_axis.set_title("The early dip is the step size")
+    dip_axis.set_title("The early dip comes with the step size (seeds of the dip study)")
     for axis in (accuracy_axis, kl_axis, dip_axis):
         axis.set_xlabel("PPO iterations (64 sampled sequences each)")
         axis.grid(alpha=0.3)
