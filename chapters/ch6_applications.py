@@ -15,7 +15,7 @@ is token-level GAE on a critic's values (tf_gae.llm).
   2. A walk-through of one PPO batch in InstructGPT's form (KL in the reward): tokens, mask, score, log π,
      log π_ref, KL, rewards, values, advantages and returns for a few sequences, so every number can be
      followed; and which (γ, λ) TRL, OpenRLHF and verl default to, read from their configuration files.
-  3. A fair comparison of three advantage estimators. Everything but the estimator is shared: 16 distinct
+  3. A fair comparison of three advantage recipes. Everything but the recipe is shared: 16 distinct
      prompts × 4 samples = 64 sequences per iteration, the KL to the reference as a loss term (k3, β = 0.05,
      as GRPO and verl's use_kl_loss; the rewards are the score alone), Adam at 1e-4, 4 epochs of 2 minibatches:
        PPO with a critic and token-level GAE, λ = 0.95 (TRL's default, γ = 1), advantages whitened;

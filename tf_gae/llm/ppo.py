@@ -66,7 +66,7 @@ class LMPPOConfig:
     gamma: float = _help("discount γ within a response (RLHF uses 1)", default=1.0)
     lam: float = _help("GAE λ", default=0.95)
     kl_beta: float = _help("β of the KL to the reference (a per-token reward penalty, or a loss term: kl_in)", default=0.05)
-    kl_estimator: str = _help("'k1' (log-ratio) or 'k3' (non-negative)", default="k1")
+    kl_estimator: str = _help("'k1' (log-ratio) or 'k3' (non-negative; kl_in='loss' needs it)", default="k1")
     kl_in: str = _help("where β·KL goes: 'reward' (per-token penalty, InstructGPT) or 'loss' (a policy-loss term, GRPO)", default="reward")
     group_std: bool = _help(
         "'group' only: divide by the group's standard deviation of total returns (GRPO also sets normalize_advantages=False)",
