@@ -387,12 +387,21 @@ def dip_rows(results: Sequence[dict[str, Any]], iterations: int) -> list[dict[st
     return rows
 
 
+LONG_EARLY = 20
+"""Section 5's early window (iterations): the accuracy's change from the reference, and the own-prompt gain."""
+
+
 def long_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per λ of the long-response study: final accuracy per seed and the mean first-token credit per seed."""
+    """Per λ of the long-response study, per seed: final and mean accuracy, the mean first-token credit, and
+    over the first LONG_EARLY iterations the accuracy's change from the reference and an update's own-prompt gain."""
     rows = []
     for row in summary_rows(results, "long"):
-        _, credit = _metric(_runs(results, "long", row["variant"]), "first_token_credit")
+        runs = _runs(results, "long", row["variant"])
+        _, credit = _metric(runs, "first_token_credit")
         row["credit"] = np.nanmean(credit, axis=1)  # per seed, over the iterations where it is defined
+        x, accuracy = _accuracy(runs)
+        row["early_change"] = accuracy[:, int(np.searchsorted(x, LONG_EARLY))] - accuracy[:, 0]
+        row["early_own_gain"] = _metric(runs, "own_prompts_gain")[1][:, :LONG_EARLY].mean(axis=1)
         rows.append(row)
     return rows
 
@@ -562,13 +571,15 @@ def _tables(results: Sequence[dict[str, Any]], dip_iterations: int) -> str:
             "",
             f"Section 5 — long responses (answer, {LONG_FILLER} fillers, <eos>; the same settings as section 3).",
             "",
-            "| run | seeds | reference accuracy | final accuracy | mean accuracy over the run | corr(first token's Â, score) |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| run | seeds | reference accuracy | final accuracy | mean accuracy over the run | corr(first token's Â, score) "
+            f"| change after {LONG_EARLY} iterations, per seed | own prompts' gain per update, first {LONG_EARLY} |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in long:
             lines.append(
                 f"| {LABELS[row['variant']]} | {row['seeds']} | {row['reference']:.3f} | {_with_interval(row['final'])} | "
-                f"{_with_interval(row['area'])} | {_with_interval(row['credit'])} |"
+                f"{_with_interval(row['area'])} | {_with_interval(row['credit'])} | "
+                f"{', '.join(f'{c:+.3f}' for c in row['early_change'])} | {', '.join(f'{g:+.3f}' for g in row['early_own_gain'])} |"
             )
         lines.append("")
         for measure, title in (("final", "final accuracy"), ("area", "mean accuracy over the run"), ("credit", "first-token credit")):

@@ -122,3 +122,22 @@ def test_summary_rows_on_made_up_results():
     np.testing.assert_allclose(row["area"], [0.5, 0.4])
     assert row["reference"] == pytest.approx(0.3) and row["kl_max"] == pytest.approx(0.3)
     assert row["kl_final"] == pytest.approx(0.2) and row["tokens"] == pytest.approx(600.0)
+
+
+def test_long_rows_on_made_up_results():
+    def made_up(variant, seed, accuracies, credits, gains):
+        return dict(
+            study="long", variant=variant, seed=seed, reference_accuracy=accuracies[0], seconds=1.0,
+            evaluations=[(i * 10, a) for i, a in enumerate(accuracies)],
+            rows=[dict(iteration=i + 1, kl_per_sequence=0.1, response_tokens=10.0, first_token_credit=c, own_prompts_gain=g)
+                  for i, (c, g) in enumerate(zip(credits, gains))],
+        )  # fmt: skip
+
+    credits = [float("nan")] + [0.5] * 29  # a batch with one score throughout has no correlation: skipped
+    gains = [0.1] * 20 + [9.0] * 10  # only the first LONG_EARLY = 20 count
+    results = [made_up("ppo_gae_1", 0, [0.3, 0.28, 0.25, 0.4], credits, gains),
+               made_up("ppo_gae_1", 1, [0.2, 0.21, 0.22, 0.3], [0.9] * 30, [0.3] * 30)]  # fmt: skip
+    (row,) = ch6.long_rows(results)
+    np.testing.assert_allclose(row["credit"], [0.5, 0.9])
+    np.testing.assert_allclose(row["early_change"], [0.25 - 0.3, 0.22 - 0.2])  # the evaluation at iteration 20
+    np.testing.assert_allclose(row["early_own_gain"], [0.1, 0.3])
