@@ -309,11 +309,12 @@ def offset_bias_random_ends(seed: int, offset: float = 1.0, end_probabilities: t
     (tf_gae.mdp.expected_gae), on random_mdp(4 states, 2 actions, γ = 1) changed so that action a ends the
     episode with probability end_probabilities[a]: no time in the state, and how long an episode lasts
     depends on the actions taken."""
-    base = tabular.random_mdp(num_states=4, num_actions=2, gamma=1.0, seed=seed, terminal_probability=0.3)
+    base_end = 0.3  # random_mdp's probability of ending, the same for every action
+    base = tabular.random_mdp(num_states=4, num_actions=2, gamma=1.0, seed=seed, terminal_probability=base_end)
     transitions = np.array(base.transitions)  # [S, A, S]
     end = base.num_states - 1
     for action, p_end in enumerate(end_probabilities):
-        transitions[:end, action, :end] *= (1.0 - p_end) / 0.7  # the rest of the row keeps its proportions
+        transitions[:end, action, :end] *= (1.0 - p_end) / (1.0 - base_end)  # the rest of the row keeps its proportions
         transitions[:end, action, end] = p_end
     mdp = tabular.TabularMDP(transitions, base.rewards, base.terminal, base.initial, 1.0,
                              name=f"random_mdp(S=4, A=2, seed={seed}) with action-dependent ends {end_probabilities}")

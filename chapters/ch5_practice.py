@@ -857,12 +857,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("gradient loss), not TRPO's trust region; V takes one gradient step per batch, not a trust-region regression;")
     print("and the batch (8 episodes), the policy ((64, 64) MLP), the task (CartPole-v1, 500-step limit) and the budget")
     print("(env steps, not iterations) are ours, not the paper's.")
-    paper_seeds = seeds
     gammas, paper_lambdas = (QUICK_PAPER_GAMMAS, QUICK_PAPER_LAMBDAS) if args.quick else (PAPER_GAMMAS, PAPER_LAMBDAS)
     budget, every = (QUICK_PAPER_BUDGET, QUICK_PAPER_EVERY) if args.quick else (PAPER_BUDGET, PAPER_EVERY)
     print(f"γ ∈ {{{', '.join(f'{g:g}' for g in gammas)}}} × λ ∈ {{{', '.join(f'{x:g}' for x in paper_lambdas)}}} × "
-          f"{len(paper_seeds)} seeds, {budget:,} env steps each:")
-    cells = paper_grid(gammas, paper_lambdas, paper_seeds, budget, every, args.cache, args.workers)
+          f"{len(seeds)} seeds, {budget:,} env steps each:")
+    cells = paper_grid(gammas, paper_lambdas, seeds, budget, every, args.cache, args.workers)
     grid_table = paper_table(cells, budget)
     (args.out / PAPER_TABLE_NAME).write_text(grid_table + "\n")
     print("\n" + grid_table + "\n")

@@ -43,6 +43,7 @@ arXiv:1707.06347 (PPO); Shao et al. 2024, arXiv:2402.03300 (GRPO: the group base
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -86,6 +87,9 @@ COMMON: dict[str, Any] = dict(
 """Shared by every run (the rest are tf_gae.llm.ppo.LMPPOConfig's defaults: 4 epochs of 2 minibatches, clip 0.2)."""
 DIP_LEARNING_RATE = 3e-4
 """The first edition's policy step size, at which every estimator dipped below the reference."""
+EARLY_WINDOW = 30
+"""Iterations whose updates' own-prompt gain a run measures (two exact evaluations per update, ~20 % of an
+iteration's time): the dip study's length, and more than section 5's LONG_EARLY. Later rows hold NaN."""
 LONG_FILLER = 30
 """Fillers after the answer in section 5's long responses (responses of up to 33 tokens: 2 digits, 30, <eos>)."""
 STUDIES: dict[str, tuple[int, dict[str, Any], tuple[str, ...]]] = {
@@ -171,8 +175,8 @@ def first_token_credit(first_advantages: np.ndarray, scores: np.ndarray) -> floa
 def run_job(job: Job) -> dict[str, Any]:
     """Warm-start, then `iterations` PPO iterations; exact accuracy every `eval_every`, metrics every one.
 
-    Each iteration also records how the update changed the exact accuracy on its own prompts
-    (`own_prompts_gain`) and the first token's credit (:func:`first_token_credit`)."""
+    Each iteration also records the first token's credit (:func:`first_token_credit`) and, within the first
+    EARLY_WINDOW iterations, how the update changed the exact accuracy on its own prompts (`own_prompts_gain`)."""
     from tf_gae.llm.lm import expected_accuracy
     from tf_gae.llm.ppo import LMPPOConfig, LMPPOTrainer
 
@@ -186,10 +190,11 @@ def run_job(job: Job) -> dict[str, Any]:
     rows = []
     for iteration in range(1, job.iterations + 1):
         batch = trainer.collect()
+        early = iteration <= EARLY_WINDOW
         problems = np.unique(batch.operands, axis=0)  # the iteration's distinct prompts
-        before = expected_accuracy(model, task, problems)
+        before = expected_accuracy(model, task, problems) if early else math.nan
         metrics = trainer.update(batch)
-        metrics["own_prompts_gain"] = expected_accuracy(model, task, problems) - before
+        metrics["own_prompts_gain"] = expected_accuracy(model, task, problems) - before if early else math.nan
         metrics["first_token_credit"] = first_token_credit(batch.advantages.numpy()[:, 0], batch.scores)
         rows.append(metrics)
         if iteration % job.eval_every == 0 or iteration == job.iterations:
@@ -365,16 +370,22 @@ def summary_rows(results: Sequence[dict[str, Any]], study: str = "main") -> list
     return rows
 
 
+def _dip_pairs(results: Sequence[dict[str, Any]], variant: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(main runs, dip runs) of `variant` on the seeds the dip study ran, seed by seed; empty if either is missing."""
+    dips = _runs(results, "dip", variant)
+    seeds = {r["seed"] for r in dips}
+    runs = [r for r in _runs(results, "main", variant) if r["seed"] in seeds]
+    return (runs, dips) if dips and len(runs) == len(dips) else ([], [])
+
+
 def dip_rows(results: Sequence[dict[str, Any]], iterations: int) -> list[dict[str, Any]]:
     """Per variant, on the seeds the dip study ran: the exact accuracy's change from the reference after
     `iterations` iterations at each step size (COMMON's and DIP_LEARNING_RATE) per seed, and per seed the mean
     gain of an update on its own prompts over those iterations."""
     rows = []
     for variant in VARIANTS:
-        dips = _runs(results, "dip", variant)
-        seeds = {r["seed"] for r in dips}
-        runs = [r for r in _runs(results, "main", variant) if r["seed"] in seeds]
-        if not dips or len(runs) != len(dips):
+        runs, dips = _dip_pairs(results, variant)
+        if not dips:
             continue
         row = dict(variant=variant, seeds=len(dips))
         for name, members in (("main", runs), ("dip", dips)):
@@ -440,11 +451,11 @@ def plot_training(results: Sequence[dict[str, Any]], out_dir: Path) -> Path:
         if runs:
             _band(accuracy_axis, *_accuracy(runs), f"C{color}", LABELS[variant])
             _band(kl_axis, *_trailing_mean(*_metric(runs, "kl_per_sequence")), f"C{color}", LABELS[variant])
-        dips = _runs(results, "dip", variant)
-        if dips and runs:  # each seed's change from its own reference, as the table
+        paired, dips = _dip_pairs(results, variant)
+        if dips:  # each seed's change from its own reference, on the table's seeds
             x, y = _accuracy(dips)
             _band(dip_axis, x, y - y[:, :1], f"C{color}", f"{_SHORT[variant]}, Adam {_step(DIP_LEARNING_RATE)}", ls="--")
-            main_x, main_y = _accuracy([r for r in runs if r["seed"] in {d["seed"] for d in dips}])  # the table's seeds
+            main_x, main_y = _accuracy(paired)
             keep = main_x <= x[-1]
             _band(dip_axis, main_x[keep], (main_y - main_y[:, :1])[:, keep], f"C{color}",
                   f"{_SHORT[variant]}, Adam {_step(COMMON['policy_learning_rate'])}")
@@ -595,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     seeds = [args.seed] if args.quick else [args.seed + i for i in range(5)]
     iterations, eval_every = (48, 12) if args.quick else (250, 10)
-    dip_iterations, dip_every = (12, 6) if args.quick else (30, 10)
+    dip_iterations, dip_every = (12, 6) if args.quick else (EARLY_WINDOW, 10)
     long_seeds = [] if args.quick else seeds[:3]
 
     print("Chapter 6 — GAE for language models")
