@@ -124,7 +124,7 @@ def test_summary_rows_on_made_up_results():
     assert row["kl_final"] == pytest.approx(0.2) and row["tokens"] == pytest.approx(600.0)
 
 
-def test_long_rows_on_made_up_results():
+def test_long_rows_and_figure_on_made_up_results(tmp_path):
     def made_up(variant, seed, accuracies, credits, gains):
         return dict(
             study="long", variant=variant, seed=seed, reference_accuracy=accuracies[0], seconds=1.0,
@@ -141,3 +141,8 @@ def test_long_rows_on_made_up_results():
     np.testing.assert_allclose(row["credit"], [0.5, 0.9])
     np.testing.assert_allclose(row["early_change"], [0.25 - 0.3, 0.22 - 0.2])  # the evaluation at iteration 20
     np.testing.assert_allclose(row["early_own_gain"], [0.1, 0.3])
+
+    # Section 5's figure, drawn only by the full run, from the same made-up runs (a NaN credit included).
+    path = ch6.plot_long_responses(results, tmp_path)
+    data = path.read_bytes()
+    assert path.name == ch6.LONG_FIGURE_NAME and data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -55,6 +55,8 @@ def test_t_interval_against_tabulated_quantiles():
     assert (high - low) / 2 == pytest.approx(4.302653 * np.std([1.0, 2.0, 4.0], ddof=1) / np.sqrt(3), rel=1e-6)
     with pytest.raises(ValueError, match="at least two"):
         t_interval([1.0])
+    with pytest.raises(ValueError, match="level must lie in"):
+        t_interval([1.0, 2.0], level=1.0)
 
 
 def test_paired_comparison_uses_the_per_seed_differences():
