@@ -12,6 +12,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+from tf_gae._tf import tf
 
 import tf_gae
 from tf_gae.config import ConfigError
@@ -59,6 +60,30 @@ def test_train_takes_the_users_env_class_and_writes_the_run_directory(trained):
     assert (run_dir / "progress.csv").read_text().count("\n") == 11  # header + a row every 640 steps
     assert (run_dir / "learning_curve.png").stat().st_size > 5000 and any((run_dir / "tb").iterdir())
     assert json.loads((run_dir / "eval.json").read_text())["episodes"] == 5
+
+
+def test_tensorboard_holds_every_progress_row_as_tensorboard_reads_it(trained):
+    """tb/ read back by TensorBoard's own reader: one scalar per progress column and row, at the row's env_steps,
+    equal to progress.csv's value rounded to float32 (what a TensorBoard scalar stores); steps/s from row 2 on."""
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, run_dir = trained
+    rows = list(csv.DictReader((run_dir / "progress.csv").open()))
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    expected = {("rollout/" if name.startswith(("episode", "episodes")) else "train/") + name for name in list(rows[0])[3:]}
+    assert tags == expected | {"time/steps_per_s"}, tags ^ (expected | {"time/steps_per_s"})
+    for tag in expected:
+        name = tag.split("/", 1)[1]
+        written = [(event.step, float(tf.make_ndarray(event.tensor_proto))) for event in events.Tensors(tag)]
+        wanted = [(int(row["env_steps"]), float(np.float32(float(row[name])))) for row in rows if row[name] != "nan"]
+        assert written == wanted, tag
+    rates = events.Tensors("time/steps_per_s")
+    assert [event.step for event in rates] == [int(row["env_steps"]) for row in rows[1:]]
+    assert all(float(tf.make_ndarray(event.tensor_proto)) > 0 for event in rates)
 
 
 def test_predict_answers_one_observation_or_a_batch_with_the_right_actions(trained):

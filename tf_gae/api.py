@@ -367,7 +367,8 @@ def _train(
         if run is not None:
             say(f"run directory {run.path}")
         rows = [] if rows is None else rows
-        write = (lambda row: None) if run is None else _row_writer(run, checkpoints, trainer.progress_columns)
+        scalars = None if run is None else run.scalar_log()
+        write = (lambda row: None) if run is None else _row_writer(run, checkpoints, trainer.progress_columns, scalars)
 
         def on_row(row: dict[str, Any]) -> None:
             write(row)
@@ -392,6 +393,8 @@ def _train(
         finally:
             if bar is not None:
                 bar.close()
+            if scalars is not None:
+                scalars.close()
     finally:
         if own_trainer:
             trainer.close()
@@ -469,23 +472,22 @@ def _restore(run: Any, checkpoints: Any, trainer: Any, say: Callable[[str], None
     return text
 
 
-def _row_writer(run: Any, checkpoints: Any, columns: list[str]) -> Callable[[dict[str, Any]], None]:
-    """Write a progress row to progress.csv and TensorBoard, then save the checkpoint — in that order."""
-    from tf_gae._tf import tf
-
-    writer = run.summary_writer()
+def _row_writer(run: Any, checkpoints: Any, columns: list[str], scalars: Any) -> Callable[[dict[str, Any]], None]:
+    """Write a progress row to progress.csv and TensorBoard (`scalars`, a :class:`tf_gae.runs.ScalarLog`),
+    then save the checkpoint — in that order."""
     previous = {"env_steps": None, "wall_time_s": 0.0}  # the last row, for the rate between two rows
 
     def on_row(row: dict[str, Any]) -> None:
         run.append_progress(row, columns)  # first the row, then the checkpoint: see runs.py
-        with writer.as_default(step=row["env_steps"]):
-            for name in columns[3:]:
-                if isinstance(row.get(name), (int, float)) and not math.isnan(row[name]):
-                    tf.summary.scalar(_TENSORBOARD_GROUPS.get(name, "train/") + name, row[name])
-            seconds = row["wall_time_s"] - previous["wall_time_s"]
-            if previous["env_steps"] is not None and seconds > 0:
-                tf.summary.scalar("time/steps_per_s", (row["env_steps"] - previous["env_steps"]) / seconds)
-        writer.flush()
+        tagged = {
+            _TENSORBOARD_GROUPS.get(name, "train/") + name: row[name]
+            for name in columns[3:]
+            if isinstance(row.get(name), (int, float)) and not math.isnan(row[name])
+        }
+        seconds = row["wall_time_s"] - previous["wall_time_s"]
+        if previous["env_steps"] is not None and seconds > 0:
+            tagged["time/steps_per_s"] = (row["env_steps"] - previous["env_steps"]) / seconds
+        scalars.write(row["env_steps"], tagged)
         previous.update(env_steps=row["env_steps"], wall_time_s=row["wall_time_s"])
         checkpoints.save(row["updates"])
 

@@ -43,6 +43,7 @@ __all__ = [
     "RunDirectory",
     "RunDirectoryError",
     "RunCheckpoints",
+    "ScalarLog",
     "package_versions",
     "episode_returns",
     "mode_policy",
@@ -227,10 +228,9 @@ class RunDirectory:
     def checkpoints(self, checkpoint: tf.train.Checkpoint, max_to_keep: int = 3) -> "RunCheckpoints":
         return RunCheckpoints(self.path / "checkpoints", checkpoint, max_to_keep)
 
-    def summary_writer(self) -> Any:
-        from tf_gae._tf import tf
-
-        return tf.summary.create_file_writer(str(self.path / "tb"))
+    def scalar_log(self) -> "ScalarLog":
+        """tb/: the progress rows as TensorBoard scalars (close it when training ends)."""
+        return ScalarLog(self.path / "tb")
 
     # ------------------------------------------------------------------ evaluation
 
@@ -329,6 +329,34 @@ class RunCheckpoints:
                 f"no checkpoint in {self.folder} reads back ({'; '.join(notes)}); the run cannot be resumed: start a new run"
             )
         return None, notes
+
+
+class ScalarLog:
+    """A TensorBoard event file of scalars, one event per progress row, written by TensorBoard's own
+    `EventFileWriter` (the writer behind tf.summary's files, also PyTorch's SummaryWriter). The records are
+    what `tf.summary.scalar` writes (a float32 tensor value with the "scalars" plugin's metadata), without
+    the eager TensorFlow op that tf.summary dispatches for every scalar, which made TensorBoard the costliest
+    part of writing a progress row (benchmarks/agents.py's sweep writes 1,600 of them)."""
+
+    def __init__(self, folder: Path) -> None:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._writer = EventFileWriter(str(folder))
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        """One event at `step` holding each `tag: value`, flushed to the file before returning."""
+        import time
+
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+
+        values = [scalar_pb(tag, value).value[0] for tag, value in scalars.items()]
+        self._writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 _COMPILED_WRITES: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # checkpoint -> its traced write
