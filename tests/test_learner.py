@@ -165,3 +165,21 @@ def test_the_means_are_over_the_steps_that_went_on():
     _, learner = learner_for([0.0, 0.0, 0.0], seed=1)
     _, result = run_epochs(learner, 10, n_epochs=2, minibatch_size=4, stop_at=4)  # steps 0-3 went on: 4+4+2+4
     assert float(result.means()["size"]) == (4 + 4 + 2 + 4) / 4
+
+
+@pytest.mark.parametrize("size", [1, 7, 256, 1024, 1025])
+@pytest.mark.parametrize("levels", [3, 2**23])
+def test_ascending_order_is_argsorts_answer_ties_included(size, levels):
+    """The counting order (N ≤ 1024) and the sorting one above it give tf.argsort's indices exactly, under XLA
+    as the minibatch loop runs them, also where many values are equal (3 levels) and among uniform float32
+    values, whose 2^23 levels make a tie likely in a few hundred draws."""
+    from tf_gae.learner import ascending_order
+
+    for seed in range(3):
+        values = tf.floor(tf.random.stateless_uniform([size], seed=[seed, size]) * levels) / levels
+        compiled = tf.function(ascending_order, jit_compile=True)
+        expected = tf.argsort(values).numpy()  # TensorFlow's own kernel, not XLA's
+        np.testing.assert_array_equal(compiled(values).numpy(), expected)
+        if size > 1:  # the answer is a permutation that sorts, equal values in index order
+            ordered = values.numpy()[expected]
+            assert np.all((ordered[1:] > ordered[:-1]) | ((ordered[1:] == ordered[:-1]) & (expected[1:] > expected[:-1])))

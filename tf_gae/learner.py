@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple, Sequence
 from tf_gae._tf import tf
 from tf_gae.distribute import dense_gradients
 
-__all__ = ["Learner", "StepResult", "EpochsResult", "batch_gradients"]
+__all__ = ["Learner", "StepResult", "EpochsResult", "batch_gradients", "ascending_order"]
 
 Batch = dict[str, tf.Tensor]
 LossFn = Callable[[Batch], tuple[tf.Tensor, dict[str, tf.Tensor]]]
@@ -129,7 +129,7 @@ class Learner:
 
         def shuffled() -> tf.Tensor:  # a new pass: a seeded order of the N samples
             seed = self.generator.uniform_full_int([2], dtype=tf.int32)
-            return tf.argsort(tf.random.stateless_uniform([num_samples], seed=seed))
+            return ascending_order(tf.random.stateless_uniform([num_samples], seed=seed))
 
         def go_on(k, stop, *_):  # k: minibatch steps begun, over all passes
             return (k < n_epochs * num_minibatches) & ~stop
@@ -160,6 +160,29 @@ class Learner:
             return loss * share, {name: value * share for name, value in metrics.items()}
 
         return share_of_token_mean
+
+
+COUNTING_SORT_MAX = 1024
+"""Above this many values :func:`ascending_order` sorts; at or below it counts (N² comparisons)."""
+
+
+def ascending_order(values: tf.Tensor) -> tf.Tensor:
+    """The indices that put `values` [N] in ascending order, equal values in the order of their indices:
+    exactly `tf.argsort(values)` (which sorts with top_k, lower index first among equals).
+
+    For a static N ≤ COUNTING_SORT_MAX the rank of each value is counted instead of sorted,
+
+        rank_i = #{j : v_j < v_i} + #{j < i : v_j = v_i},   order[rank_i] = i,
+
+    an N × N comparison that XLA fuses into one loop; XLA's sort on CPU costs several times more for the
+    few hundred samples of a PPO rollout, and the passes of a minibatch loop begin with one."""
+    size = values.shape[0]
+    if size is None or size > COUNTING_SORT_MAX:
+        return tf.argsort(values)
+    index = tf.range(size)
+    before = (values[None, :] < values[:, None]) | ((values[None, :] == values[:, None]) & (index[None, :] < index[:, None]))
+    rank = tf.reduce_sum(tf.cast(before, tf.int32), axis=1)  # [N]: where value i goes
+    return tf.scatter_nd(rank[:, None], index, [size])
 
 
 def batch_gradients(
