@@ -462,7 +462,31 @@ class ActorCritic(keras.Model):
         )
         if self.network is not None:
             _check_features(self.network, self.observation_size)
-        self(tf.zeros([1, self.observation_size], tf.float32))  # build every variable now
+        self.build((None, self.observation_size))  # every variable exists from here on
+
+    def build(self, input_shape: Any) -> None:
+        """Create every variable for observations [N, obs_dim]. The MLPs are built layer by layer from their
+        widths, with no forward pass (Keras would otherwise trace the model symbolically and then run it
+        once, most of the cost of making a trainer); the user's own network by one forward pass on zeros.
+        The weights do not depend on the order of building: each initializer drew its seed when made."""
+        if self.network is not None:
+            self.call(tf.zeros([1, self.observation_size], tf.float32))
+            return
+        if self.observation_normalizer is not None:
+            self.observation_normalizer.build((None, self.observation_size))
+        width = self.observation_size
+        for layer in self.trunk:
+            layer.build((None, width))
+            width = layer.units
+        policy_width = value_width = width
+        for layer in self.policy_trunk:
+            layer.build((None, policy_width))
+            policy_width = layer.units
+        for layer in self.value_trunk:
+            layer.build((None, value_width))
+            value_width = layer.units
+        self.policy_head.build((None, policy_width))
+        self.value_head.build((None, value_width))
 
     # -------------------------------------------------------------------------------- forward pass
 
