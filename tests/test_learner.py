@@ -141,6 +141,39 @@ def test_each_pass_visits_every_sample_once_in_minibatches_of_the_given_size():
     assert float(result.sums["size"]) == 30
 
 
+@pytest.mark.parametrize("num_samples, minibatch_size", [(12, 4), (4, 4), (12, 12)])
+def test_full_minibatches_have_a_static_shape_inside_xla_and_visit_every_sample(num_samples, minibatch_size):
+    """Where minibatch_size divides N, the step is traced with the static shape [M], and compiled as one XLA
+    program every pass visits each sample once: the sums count N samples a pass, none twice (a size padded
+    to the bound N would count extra rows)."""
+    _, learner = learner_for([0.0, 0.0, 0.0], seed=5)
+    traced_shapes = []
+
+    def minibatch_step(minibatch):
+        traced_shapes.append(minibatch["index"].shape.as_list())
+        return dict(index_sum=tf.reduce_sum(minibatch["index"]), size=tf.size(minibatch["index"])), tf.constant(True)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def epochs():
+        result = learner.minibatch_epochs(
+            minibatch_step, dict(index=tf.range(num_samples)), n_epochs=3, minibatch_size=minibatch_size,
+            metric_names=("index_sum", "size"),
+        )  # fmt: skip
+        return result.sums, result.steps
+
+    sums, steps = epochs()
+    assert traced_shapes == [[minibatch_size]]
+    assert int(steps) == 3 * -(-num_samples // minibatch_size)
+    assert int(sums["index_sum"]) == 3 * num_samples * (num_samples - 1) // 2 and int(sums["size"]) == 3 * num_samples
+
+
+def test_ppo_compiles_one_program_only_where_every_minibatch_is_full():
+    from tf_gae.trainers import PPOConfig, PPOTrainer
+
+    assert PPOTrainer(PPOConfig(num_envs=4, n_steps=1024, minibatch_size=64, total_steps=4096)).compiles_whole_call
+    assert not PPOTrainer(PPOConfig(num_envs=4, n_steps=128, minibatch_size=100, total_steps=512)).compiles_whole_call
+
+
 def test_the_shuffles_follow_the_learners_seed():
     orders = []
     for seed in (7, 7, 8):

@@ -122,8 +122,16 @@ class Learner:
         last minibatch holds the N mod minibatch_size left over, if any. `minibatch_step(minibatch)` returns
         (metrics, go_on), usually after one :meth:`step`; the passes end at the first step whose `go_on` is
         false, whose metrics go to `last` but not to `sums`. Call inside a `tf.function`.
+
+        When N is static and minibatch_size divides it, every minibatch has the static shape
+        [minibatch_size, ...], and the loop can be part of an XLA program. Otherwise the last minibatch's size
+        is known only when it runs: run the loop in TensorFlow's executor then (the step itself may be
+        XLA-compiled), because inside an XLA program such a size is padded to its bound, N, and the padding
+        is handed to the step as samples.
         """
         num_samples = tf.shape(next(iter(batch.values())))[0]  # N
+        known_samples = next(iter(batch.values())).shape[0]  # N when static, else None
+        static_size = known_samples is not None and known_samples % minibatch_size == 0
         num_minibatches = (num_samples + minibatch_size - 1) // minibatch_size  # ⌈N / M⌉
         zeros = {name: tf.zeros([]) for name in metric_names}
 
@@ -137,7 +145,10 @@ class Learner:
         def one_step(k, stop, steps, epochs, order, sums, last):
             index = k % num_minibatches  # the minibatch within its pass
             order = tf.ensure_shape(tf.cond(index == 0, shuffled, lambda: order), order.shape)  # [N]
-            indices = order[index * minibatch_size : (index + 1) * minibatch_size]
+            if static_size:  # [M]: a static shape, so that XLA computes on M samples
+                indices = tf.slice(order, [index * minibatch_size], [minibatch_size])
+            else:  # the last minibatch of a pass is smaller: a size known only when it runs
+                indices = order[index * minibatch_size : (index + 1) * minibatch_size]
             metrics, step_goes_on = minibatch_step({name: tf.gather(values, indices) for name, values in batch.items()})
             last = {name: tf.cast(metrics[name], tf.float32) for name in metric_names}
             sums = {name: tf.where(step_goes_on, sums[name] + last[name], sums[name]) for name in metric_names}

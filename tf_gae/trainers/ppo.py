@@ -35,17 +35,15 @@ class PPOTrainer(Trainer):
     algo = "ppo"
     progress_columns = PROGRESS_COLUMNS + ["approx_kl", "clip_fraction", "learning_rate", "clip_range", "epochs"]
 
-    WHOLE_CALL_MAX_SAMPLES = 512
-
     @property
     def compiles_whole_call(self) -> bool:
-        """One XLA program for the whole training call only for rollouts of at most WHOLE_CALL_MAX_SAMPLES
-        samples; above, the rollout and each minibatch step are XLA programs of their own. Inside one program
-        XLA on CPU copies the loop-carried batch on every minibatch step, a cost that grows with the rollout
-        (measured here: 0.1 ms a step with 256 samples, 2.4 ms with 4,096), while a separate call costs a
-        fixed few tenths of a millisecond: PPO CartPole-v1 (256 samples) trains ~2.4× faster as one
-        program, PPO Pendulum-v1 (4,096 samples, 640 minibatch steps per update) ~4× slower."""
-        return self.config.steps_per_update <= self.WHOLE_CALL_MAX_SAMPLES
+        """One XLA program for the whole training call when every minibatch is full (minibatch_size divides
+        the rollout): then each minibatch step has a static shape. A pass that ends in a smaller minibatch
+        gives that minibatch a size known only when it runs, which XLA pads to its bound, the whole rollout:
+        the step would compute on every sample and count the padding as samples (Learner.minibatch_epochs).
+        Then the rollout and each minibatch step are XLA programs of their own, one per minibatch shape,
+        called from TensorFlow's executor (a fixed few tenths of a millisecond per call)."""
+        return self.config.steps_per_update % self.config.minibatch_size == 0
 
     def gradient_batch_sizes(self) -> list[int]:
         """Full minibatches of minibatch_size, and the rollout's remainder when minibatch_size does not divide it."""
