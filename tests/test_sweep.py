@@ -70,6 +70,10 @@ def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(t
     assert set(result.groups()) == {"λ=0.5", "λ=0.95"}
     loaded = tf_gae.load(out / "lam=0.95__s2")
     assert loaded.config.lam == 0.95 and loaded.config.seed == 2 and loaded.env_steps == 3_072
+    # a short agent is checkpointed at its creation and its end (CHECKPOINT_EVERY_S), not with its 6 rows
+    final_updates = int(read_progress(out / "lam=0.95__s2")["updates"][-1])
+    indexes = sorted(path.name for path in (out / "lam=0.95__s2" / "checkpoints").glob("ckpt-*.index"))
+    assert indexes == sorted(["ckpt-0.index", f"ckpt-{final_updates}.index"])
 
 
 @pytest.mark.parametrize(
@@ -108,3 +112,41 @@ def test_load_state_refuses_a_trainer_of_another_program_and_plot_sweep_refuses_
     with pytest.raises(ValueError, match="groups is empty"):
         plot_sweep({}, tmp_path / "sweep.png")
     assert not (tmp_path / "sweep.png").exists()
+
+
+def test_a_row_saves_a_checkpoint_only_once_the_interval_has_passed(monkeypatch):
+    """The row writer with checkpoint_every_s = 10: rows at 0, 4, 9, 10.5, 15, 21 s after the start save at
+    10.5 and 21 (each ≥ 10 s after the last save), every row is written first; 0 saves with every row."""
+    import time
+
+    from tf_gae.api import _row_writer
+
+    now = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    events = []
+
+    class Run:
+        def append_progress(self, row, columns):
+            events.append(("row", row["updates"]))
+
+    class Checkpoints:
+        def save(self, number):
+            events.append(("save", number))
+
+    class Scalars:
+        def write(self, step, tagged):
+            pass
+
+    columns = ["env_steps", "updates", "wall_time_s", "episode_return_mean"]
+    for every, expected_saves in [(10.0, [4, 6]), (0.0, [1, 2, 3, 4, 5, 6])]:
+        events.clear()
+        now[0] = 0.0
+        on_row = _row_writer(Run(), Checkpoints(), columns, Scalars(), every)
+        for updates, seconds in enumerate([0.0, 4.0, 9.0, 10.5, 15.0, 21.0], start=1):
+            now[0] = seconds
+            on_row(dict(env_steps=100 * updates, updates=updates, wall_time_s=seconds, episode_return_mean=1.0))
+        assert [number for kind, number in events if kind == "save"] == expected_saves
+        assert [number for kind, number in events if kind == "row"] == [1, 2, 3, 4, 5, 6]
+        for index, (kind, number) in enumerate(events):  # a row's checkpoint comes right after the row
+            if kind == "save":
+                assert events[index - 1] == ("row", number)

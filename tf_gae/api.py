@@ -332,10 +332,12 @@ def train(
 
 def _train(
     algo: str, config: Any, run: Any, new_run_dir: Path | None, eval_episodes: int, progress: bool, network: Any,
-    trainer: Any = None, rows: list[dict[str, Any]] | None = None,
+    trainer: Any = None, rows: list[dict[str, Any]] | None = None, checkpoint_every_s: float = 0.0,
 ) -> Agent:
     """Build the trainer (or use `trainer`, holding the run's initial state, which is left open), create or
-    restore the run directory, train, plot, evaluate. Every progress row is also appended to `rows`."""
+    restore the run directory, train, plot, evaluate. Every progress row is also appended to `rows`.
+    `checkpoint_every_s`: save a checkpoint with a row only when this long has passed since the last one
+    (0: with every row); the last row's is always saved."""
     from tf_gae._tf import tf
     from tf_gae.plotting import plot_learning_curves
     from tf_gae.runs import RunDirectory, RunDirectoryError
@@ -368,7 +370,9 @@ def _train(
             say(f"run directory {run.path}")
         rows = [] if rows is None else rows
         scalars = None if run is None else run.scalar_log()
-        write = (lambda row: None) if run is None else _row_writer(run, checkpoints, trainer.progress_columns, scalars)
+        write = (lambda row: None) if run is None else _row_writer(
+            run, checkpoints, trainer.progress_columns, scalars, checkpoint_every_s
+        )
 
         def on_row(row: dict[str, Any]) -> None:
             write(row)
@@ -383,6 +387,8 @@ def _train(
         try:
             with _interrupt_between_chunks() as interrupted:
                 trainer.train(on_row=on_row, on_update=None if bar is None else bar.update, should_stop=interrupted)
+            if checkpoints is not None and rows and checkpoints.numbers()[-1:] != [rows[-1]["updates"]]:
+                checkpoints.save(rows[-1]["updates"])  # the last row's checkpoint, if its row did not save one
         except TrainingDiverged as error:
             raise TrainingDiverged(f"{error} ({last_checkpoint()})") from None
         except KeyboardInterrupt:
@@ -472,10 +478,16 @@ def _restore(run: Any, checkpoints: Any, trainer: Any, say: Callable[[str], None
     return text
 
 
-def _row_writer(run: Any, checkpoints: Any, columns: list[str], scalars: Any) -> Callable[[dict[str, Any]], None]:
+def _row_writer(
+    run: Any, checkpoints: Any, columns: list[str], scalars: Any, checkpoint_every_s: float = 0.0
+) -> Callable[[dict[str, Any]], None]:
     """Write a progress row to progress.csv and TensorBoard (`scalars`, a :class:`tf_gae.runs.ScalarLog`),
-    then save the checkpoint — in that order."""
+    then save the checkpoint — in that order; with `checkpoint_every_s` > 0, only once that long has passed
+    since the last save (a resumed run cuts progress.csv back to its newest checkpoint)."""
+    import time
+
     previous = {"env_steps": None, "wall_time_s": 0.0}  # the last row, for the rate between two rows
+    last_save = [time.monotonic()]
 
     def on_row(row: dict[str, Any]) -> None:
         run.append_progress(row, columns)  # first the row, then the checkpoint: see runs.py
@@ -489,7 +501,9 @@ def _row_writer(run: Any, checkpoints: Any, columns: list[str], scalars: Any) ->
             tagged["time/steps_per_s"] = (row["env_steps"] - previous["env_steps"]) / seconds
         scalars.write(row["env_steps"], tagged)
         previous.update(env_steps=row["env_steps"], wall_time_s=row["wall_time_s"])
-        checkpoints.save(row["updates"])
+        if time.monotonic() - last_save[0] >= checkpoint_every_s:
+            checkpoints.save(row["updates"])
+            last_save[0] = time.monotonic()
 
     return on_row
 

@@ -13,7 +13,8 @@ sampling and shuffling generators, the environments, its γ, λ and learning rat
 (`Trainer.load_state`), trained to the end there, and copied back. Agent k's run is therefore the solo run
 `tf_gae.train(env, seed=k, lam=...)` number for number (tests/test_sweep.py), and with `out_dir` each agent
 writes the same run directory as `tf_gae.train` (config.json, progress.csv, checkpoints/, tb/, its
-learning curve), which `tf-gae train --resume` continues. The sweep adds `summary.csv` and `sweep.png`
+learning curve), which `tf-gae train --resume` continues; it is checkpointed at most every
+CHECKPOINT_EVERY_S seconds and at its end, not with every row. The sweep adds `summary.csv` and `sweep.png`
 (median and interquartile band over seeds, one curve per setting).
 
 Agents run one after another through the compiled program: compilation is paid once, not once per agent;
@@ -46,6 +47,11 @@ SUMMARY_COLUMNS = [
 `last_quarter_return_mean` the mean of episode_return_mean over its last quarter of rows (NaN rows skipped)."""
 
 _SYMBOLS = {"gamma": "γ", "lam": "λ", "learning_rate": "lr"}
+
+CHECKPOINT_EVERY_S = 10.0
+"""An agent's run directory gets a checkpoint with a progress row at most this often, and with its last row.
+A short agent's run takes a second or two, and a checkpoint with each of its rows cost as much as its
+training; a resumed agent (`tf-gae train --resume`) continues from its newest checkpoint, its later rows cut."""
 
 
 @dataclass
@@ -235,7 +241,8 @@ def sweep(
             host.load_state(own)
             rows: list[dict[str, Any]] = []
             run_dir = None if out is None else out / agent_name(settings, seed)
-            _train(algo, config, None, run_dir, eval_episodes, False, None, trainer=host, rows=rows)
+            _train(algo, config, None, run_dir, eval_episodes, False, None, trainer=host, rows=rows,
+                   checkpoint_every_s=CHECKPOINT_EVERY_S)  # fmt: skip
             own.load_state(host)  # its final state, in its own trainer, for its Agent
             own.close()
             trained = Agent(own.model, config, algo, int(own.env_steps.numpy()), run_dir)
