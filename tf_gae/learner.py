@@ -124,10 +124,11 @@ class Learner:
         false, whose metrics go to `last` but not to `sums`. Call inside a `tf.function`.
 
         When N is static and minibatch_size divides it, every minibatch has the static shape
-        [minibatch_size, ...], and the loop can be part of an XLA program. Otherwise the last minibatch's size
+        [minibatch_size, ...], and the loop can be part of an XLA program (with slices of a size known only at
+        run time, XLA computed PPO's networks on all N rows at every step). Otherwise the last minibatch's size
         is known only when it runs: run the loop in TensorFlow's executor then (the step itself may be
-        XLA-compiled), because inside an XLA program such a size is padded to its bound, N, and the padding
-        is handed to the step as samples.
+        XLA-compiled), because inside an XLA program that minibatch is padded to minibatch_size and the
+        padding is handed to the step as samples.
         """
         num_samples = tf.shape(next(iter(batch.values())))[0]  # N
         known_samples = next(iter(batch.values())).shape[0]  # N when static, else None

@@ -39,10 +39,10 @@ class PPOTrainer(Trainer):
     def compiles_whole_call(self) -> bool:
         """One XLA program for the whole training call when every minibatch is full (minibatch_size divides
         the rollout): then each minibatch step has a static shape. A pass that ends in a smaller minibatch
-        gives that minibatch a size known only when it runs, which XLA pads to its bound, the whole rollout:
-        the step would compute on every sample and count the padding as samples (Learner.minibatch_epochs).
-        Then the rollout and each minibatch step are XLA programs of their own, one per minibatch shape,
-        called from TensorFlow's executor (a fixed few tenths of a millisecond per call)."""
+        gives that minibatch a size known only when it runs, which XLA pads to minibatch_size, and the step
+        would count the padding as samples (Learner.minibatch_epochs). Then the rollout and each minibatch
+        step are XLA programs of their own, one per minibatch shape, called from TensorFlow's executor (a
+        fixed few tenths of a millisecond per call)."""
         return self.config.steps_per_update % self.config.minibatch_size == 0
 
     def gradient_batch_sizes(self) -> list[int]:
