@@ -344,6 +344,15 @@ def _verdict(name_a: str, values_a: np.ndarray, name_b: str, values_b: np.ndarra
     return f"{compare(name_a, interval_a, name_b, interval_b)} side by side; {compare_paired(name_a, values_a, name_b, values_b)}"
 
 
+def _pairwise_verdicts(rows: Sequence[dict[str, Any]], measure: str) -> list[str]:
+    """Every pair of `rows` (in their order) compared on their per-seed `measure` by :func:`_verdict`, as
+    Markdown list items."""
+    return [
+        f"  - {_verdict(_SHORT[a['variant']], a[measure], _SHORT[b['variant']], b[measure])}"
+        for i, a in enumerate(rows) for b in rows[i + 1 :]
+    ]  # fmt: skip
+
+
 def summary_rows(results: Sequence[dict[str, Any]], study: str = "main") -> list[dict[str, Any]]:
     """Per variant of `study`: reference accuracy, final accuracy and the mean accuracy over the run (both per
     seed), KL per sequence over the last 5 iterations and its largest value, sampled tokens, seconds."""
@@ -389,13 +398,19 @@ def dip_rows(results: Sequence[dict[str, Any]], iterations: int) -> list[dict[st
             continue
         row = dict(variant=variant, seeds=len(dips))
         for name, members in (("main", runs), ("dip", dips)):
-            x, accuracy = _accuracy(members)
-            column = int(np.searchsorted(x, iterations))
-            _, own = _metric(members, "own_prompts_gain")
-            row[name] = dict(iteration=int(x[column]), change=accuracy[:, column] - accuracy[:, 0],
-                             own_gain=own[:, :iterations].mean(axis=1))  # fmt: skip
+            iteration, change, own_gain = _early(members, iterations)
+            row[name] = dict(iteration=iteration, change=change, own_gain=own_gain)
         rows.append(row)
     return rows
+
+
+def _early(runs: Sequence[dict[str, Any]], iterations: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """The early window of `runs`: (the first evaluation's iteration at or after `iterations`; per seed the exact
+    accuracy's change from the reference there; per seed the mean own-prompt gain of the first `iterations` updates)."""
+    x, accuracy = _accuracy(runs)
+    column = int(np.searchsorted(x, iterations))
+    own_gain = _metric(runs, "own_prompts_gain")[1][:, :iterations].mean(axis=1)
+    return int(x[column]), accuracy[:, column] - accuracy[:, 0], own_gain
 
 
 LONG_EARLY = 20
@@ -410,9 +425,7 @@ def long_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         runs = _runs(results, "long", row["variant"])
         _, credit = _metric(runs, "first_token_credit")
         row["credit"] = np.nanmean(credit, axis=1)  # per seed, over the iterations where it is defined
-        x, accuracy = _accuracy(runs)
-        row["early_change"] = accuracy[:, int(np.searchsorted(x, LONG_EARLY))] - accuracy[:, 0]
-        row["early_own_gain"] = _metric(runs, "own_prompts_gain")[1][:, :LONG_EARLY].mean(axis=1)
+        _, row["early_change"], row["early_own_gain"] = _early(runs, LONG_EARLY)
         rows.append(row)
     return rows
 
@@ -546,13 +559,8 @@ def _tables(results: Sequence[dict[str, Any]], dip_iterations: int) -> str:
             f"{_with_interval(row['area'])} | {row['kl_final']:.3f} | {row['kl_max']:.3f} | {row['tokens']:,.0f} |"
         )
     lines.append("")
-    names = list(main_rows)
     for measure, title in (("final", "final accuracy"), ("area", "mean accuracy over the run")):
-        verdicts = [
-            _verdict(_SHORT[a], main_rows[a][measure], _SHORT[b], main_rows[b][measure])
-            for i, a in enumerate(names) for b in names[i + 1 :]
-        ]  # fmt: skip
-        lines += [f"- {title}:"] + [f"  - {verdict}" for verdict in verdicts]
+        lines += [f"- {title}:"] + _pairwise_verdicts(list(main_rows.values()), measure)
     small, large = _step(COMMON["policy_learning_rate"]), _step(DIP_LEARNING_RATE)
     lines += [
         "",
@@ -594,9 +602,7 @@ def _tables(results: Sequence[dict[str, Any]], dip_iterations: int) -> str:
             )
         lines.append("")
         for measure, title in (("final", "final accuracy"), ("area", "mean accuracy over the run"), ("credit", "first-token credit")):
-            lines.append(f"- {title}:")
-            lines += [f"  - {_verdict(_SHORT[a['variant']], a[measure], _SHORT[b['variant']], b[measure])}"
-                      for i, a in enumerate(long) for b in long[i + 1 :]]  # fmt: skip
+            lines += [f"- {title}:"] + _pairwise_verdicts(long, measure)
     return "\n".join(lines)
 
 
