@@ -19,7 +19,7 @@ The article lists three steps. Done right, with the library's own parts:
      and ~97% with a hundred (1–1.5% lost, by the paired 95% interval); Â from the previous batch's V is
      unbiased at λ = 1.
   3. Update the policy with the advantage-weighted log-likelihood gradient,
-         L_π = −mean_t[ log π_θ(a_t|s_t) · Â_t ]     (Â gradient-stopped; tf_gae.trainers.base.Trainer._losses)
+         L_π = −mean_t[ log π_θ(a_t|s_t) · Â_t ]     (Â gradient-stopped; tf_gae.trainers.base.Trainer.loss_terms)
      first as REINFORCE with a learned baseline (GAE with λ = 1: Â_t = G_t − V(s_t)), then as A2C
      (GAE with λ = 0.95 on 8-step rollouts): tf_gae.trainers on CartPole-v1, episode return before and
      after, and one progress row's losses (figure of both learning curves).

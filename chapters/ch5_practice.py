@@ -566,7 +566,7 @@ def walk_through(seed: int) -> dict[str, float]:
         advantages, returns = trainer.advantages_and_returns(Trainer.rollout_tensors(rollout))
         print(f"     env 0: Â_t {np.round(advantages[:, 0].numpy(), 3)}")
         print(f"     env 0: R^λ_t {np.round(returns[:, 0].numpy(), 3)}")
-        print(f"  3. Losses  {_line_of(Trainer._losses, 'policy_loss = ')}  Trainer._losses")
+        print(f"  3. Losses  {_line_of(Trainer.loss_terms, 'policy_loss = ')}  Trainer.loss_terms")
         print("     L_π = −mean(log π(a_t|s_t) · Â_t),  L_V = mean((V(s_t) − R^λ_t)²),  L = L_π + c_v L_V − c_e H")
         print(f"  4. Optimizer step  {_line_of(Learner.step, 'apply_gradients')}  Learner.step")
         print(f"     ∇L by GradientTape, clipped to global norm {config.max_grad_norm}, applied by {config.optimizer} "
@@ -580,7 +580,7 @@ def walk_through(seed: int) -> dict[str, float]:
               f"several shuffled minibatch epochs per rollout  {_where(Learner.minibatch_epochs)}  Learner.minibatch_epochs.")
         print("  GAE (step 2) has nothing to optimise; gradient descent happens only in step 4.\n")
         print("The update as training runs it (printed from the library's source, not a copy):")
-        for function in (Trainer._gradient_step_graph, Trainer._losses):
+        for function in (Trainer._gradient_step_graph, Trainer._losses, Trainer.loss_terms):
             print(f"  {_where(function)}")
             for line in inspect.getsource(function).splitlines():
                 print(f"  | {line}")

@@ -235,7 +235,7 @@ def test_walk_through_names_the_lines_that_do_each_step(quick):
     _, stdout = quick
     expected = {
         "RolloutCollector.collect_graph": "def collect_graph",
-        "Trainer._losses": "policy_loss = ",
+        "Trainer.loss_terms": "policy_loss = ",
         "Learner.step": "apply_gradients",
     }
     for name, text in expected.items():

@@ -373,8 +373,9 @@ def discounted_returns(
     ).advantages
 
 
-def normalize_advantages(advantages: Any, mask: Any = None, epsilon: float = 1e-8) -> tf.Tensor:
+def normalize_advantages(advantages: Any, mask: Any = None, epsilon: float = 1e-8, axis: int | None = None) -> tf.Tensor:
     """(Â − mean) / (std + ε) over the entries where `mask` is true (all entries if None). Chapter 5.
+    With `axis`, each slice along it on its own (axis=-1 on [A, N]: each agent of a sweep over its samples).
 
     Mean and the unbiased standard deviation (n − 1 in the denominator, as PyTorch's `std` in SB3 and
     CleanRL) are taken over the valid entries only; entries outside the mask are returned unchanged.
@@ -391,12 +392,12 @@ def normalize_advantages(advantages: Any, mask: Any = None, epsilon: float = 1e-
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon >= 0:
         raise ValueError(f"epsilon must be a non-negative number, got {epsilon!r}")
     weights = tf.cast(valid, advantages.dtype)
-    count = tf.reduce_sum(weights)
+    count = tf.reduce_sum(weights, axis, keepdims=True)
     safe_count = tf.maximum(count, 2.0)
     # mean = Σ m_i A_i / n ;  var = Σ m_i (A_i − mean)² / (n − 1)
     # (tf.where, not a product with the mask: a NaN outside the mask must not reach the mean)
-    mean = tf.reduce_sum(tf.where(valid, advantages, tf.zeros_like(advantages))) / safe_count
+    mean = tf.reduce_sum(tf.where(valid, advantages, tf.zeros_like(advantages)), axis, keepdims=True) / safe_count
     centered = tf.where(valid, advantages - mean, tf.zeros_like(advantages))
-    variance = tf.reduce_sum(centered * centered) / (safe_count - 1.0)
+    variance = tf.reduce_sum(centered * centered, axis, keepdims=True) / (safe_count - 1.0)
     normalized = (advantages - mean) / (tf.sqrt(variance) + _scalar(float(epsilon), advantages.dtype))
     return tf.where(valid & (count >= 2.0), normalized, advantages)

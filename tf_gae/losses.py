@@ -30,27 +30,31 @@ __all__ = [
 KL_ESTIMATORS = ("k1", "k2", "k3")
 
 
-def weighted_mean(x: tf.Tensor, weights: Any = None) -> tf.Tensor:
+def weighted_mean(x: tf.Tensor, weights: Any = None, axis: int | None = None) -> tf.Tensor:
     """mean[x] over every entry (`weights` None), or Σ_i w_i x_i / Σ_i w_i over the entries with w_i ≠ 0.
 
-    `x` [...] float; `weights` [...] bool or numbers ≥ 0 (a mask is the 0/1 case). Returns a scalar.
+    `x` [...] float; `weights` [...] bool or numbers ≥ 0 (a mask is the 0/1 case). Returns a scalar; with
+    `axis`, the means along that axis (e.g. axis=-1 on [A, N]: one mean per agent of a sweep, [A]). Every
+    function of this module takes `axis` in this sense.
     """
     if weights is None:
-        return tf.reduce_mean(x)
+        return tf.reduce_mean(x, axis)
     weights = tf.cast(weights, x.dtype)  # [...]
     # Σ w x with w = 0 entries never read (tf.where, not a product: 0 · NaN is NaN)
-    total = tf.reduce_sum(tf.where(weights != 0, x * weights, tf.zeros_like(x)))
-    return tf.math.divide_no_nan(total, tf.reduce_sum(weights))  # / Σ w; 0 if every weight is 0
+    total = tf.reduce_sum(tf.where(weights != 0, x * weights, tf.zeros_like(x)), axis)
+    return tf.math.divide_no_nan(total, tf.reduce_sum(weights, axis))  # / Σ w; 0 if every weight is 0
 
 
-def policy_gradient_loss(log_probs: tf.Tensor, advantages: tf.Tensor, weights: Any = None) -> tf.Tensor:
+def policy_gradient_loss(
+    log_probs: tf.Tensor, advantages: tf.Tensor, weights: Any = None, axis: int | None = None
+) -> tf.Tensor:
     """The policy-gradient loss whose gradient is the GAE paper's estimator (eq. 1 with Â^{GAE(γ,λ)}):
 
         L^PG(θ) = −mean_t[ log π_θ(a_t|s_t) · Â_t ],   −∇_θ L^PG = mean_t[ ∇_θ log π_θ(a_t|s_t) Â_t ] = ĝ
 
     `log_probs` [...] differentiable; `advantages` [...] constants. A scalar.
     """
-    return -weighted_mean(log_probs * advantages, weights)
+    return -weighted_mean(log_probs * advantages, weights, axis)
 
 
 class SurrogateTerms(NamedTuple):
@@ -93,6 +97,7 @@ def value_loss(
     old_values: tf.Tensor | None = None,
     clip_range: float = 0.0,
     weights: Any = None,
+    axis: int | None = None,
 ) -> tf.Tensor:
     """The critic's regression loss on the targets R_t (GAE's λ-returns, `returns` of `tf_gae.gae`):
 
@@ -108,12 +113,12 @@ def value_loss(
             raise ValueError("value_loss with clip_range > 0 needs old_values, the values the rollout recorded")
         clipped_values = old_values + tf.clip_by_value(values - old_values, -clip_range, clip_range)
         squared_error = tf.maximum(squared_error, tf.square(clipped_values - returns))
-    return weighted_mean(squared_error, weights)
+    return weighted_mean(squared_error, weights, axis)
 
 
-def mean_entropy(entropies: tf.Tensor, weights: Any = None) -> tf.Tensor:
+def mean_entropy(entropies: tf.Tensor, weights: Any = None, axis: int | None = None) -> tf.Tensor:
     """mean_t[ H(π_θ(·|s_t)) ], the entropy bonus's term (the loss subtracts c_e times it). `entropies` [...]."""
-    return weighted_mean(entropies, weights)
+    return weighted_mean(entropies, weights, axis)
 
 
 def kl_from_log_ratio(log_ratio: tf.Tensor, estimator: str = "k1") -> tf.Tensor:

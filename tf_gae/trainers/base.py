@@ -53,6 +53,8 @@ __all__ = [
     "build_model",
     "flag_name",
     "TorchStyleRMSprop",
+    "ProgressRows",
+    "explained_variance",
 ]
 
 
@@ -144,15 +146,18 @@ def build_model(config: TrainerConfig, network: Any = None) -> Any:
     )
 
 
-def explained_variance(predictions: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+def explained_variance(
+    predictions: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor | None = None, axis: int | None = None
+) -> tf.Tensor:
     """1 − Var[targets − predictions] / Var[targets]: 1 is perfect, 0 is no better than a constant. [N] each;
-    `mask` [N] bool: over those entries only."""
+    `mask` [N] bool: over those entries only. With `axis`, one answer per slice along it ([A, N], axis=-1: [A])."""
 
     def variance(x):  # population variance over the entries of the mask
         if mask is None:
-            return tf.math.reduce_variance(x)
-        mean = losses.weighted_mean(x, mask)
-        return losses.weighted_mean(tf.square(x - mean), mask)
+            return tf.math.reduce_variance(x, axis)
+        mean = losses.weighted_mean(x, mask, axis)
+        mean = mean if axis is None else tf.expand_dims(mean, axis)
+        return losses.weighted_mean(tf.square(x - mean), mask, axis)
 
     target_variance = variance(targets)
     return tf.where(target_variance > 0, 1.0 - variance(targets - predictions) / target_variance, np.nan)
@@ -263,7 +268,7 @@ class Trainer:
     @functools.cached_property
     def _iterate(self) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]:
         whole_program = self._in_graph_xla and self.compiles_whole_call
-        observation_spec = tf.TensorSpec([self.config.num_envs, self.collector.observation_size], tf.float32)
+        observation_spec = tf.TensorSpec([self.collector.num_envs, self.collector.observation_size], tf.float32)
         return tf.function(self._iterate_graph, jit_compile=whole_program, autograph=False).get_concrete_function(
             observation_spec, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)
         )
@@ -365,7 +370,7 @@ class Trainer:
         the whole call compiles as one XLA program. With whole episodes the statistics are [U, 1, B], and
         the call also stops once env_steps reaches `step_limit` (a segment's steps are known in advance)."""
         config = self.config
-        buffer_shape = [self.updates_per_row, self.collector.statistics_steps, config.num_envs]  # [U, T or 1, B]
+        buffer_shape = [self.updates_per_row, self.collector.statistics_steps, self.collector.num_envs]  # [U, T or 1, B]
 
         def one_update(index, observations, sums, episode_returns, episode_lengths):
             rollout_tensors, last_observations = self._collect_in_call(observations)
@@ -383,7 +388,7 @@ class Trainer:
             episode_lengths = tf.tensor_scatter_nd_update(episode_lengths, at, rollout_tensors["episode_lengths"][None])
             return index + 1, last_observations, sums + values, episode_returns, episode_lengths
 
-        start = (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names)]),
+        start = (tf.constant(0), observations, tf.zeros([len(self.raw_metric_names), *self.metric_shape]),
                  tf.fill(buffer_shape, tf.constant(np.nan, tf.float64)), tf.zeros(buffer_shape, tf.int32))  # fmt: skip
         def go_on(index, *_):
             return (index < tf.minimum(num_updates, self.updates_per_row)) & (self.env_steps < step_limit)
@@ -417,15 +422,23 @@ class Trainer:
 
     def _losses(self, batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The policy-gradient loss on a flat batch of N samples, and its parts."""
-        config = self.config
         distribution, values = self.model.policy_and_value(batch["observations"])
         log_probs = distribution.log_prob(batch["actions"])  # [N]
         weights = batch.get("mask")  # whole episodes: means over the steps inside them [N]; else None
+        return self.loss_terms(log_probs, distribution.entropy(), values, batch["advantages"], batch["returns"], weights)
+
+    def loss_terms(
+        self, log_probs: tf.Tensor, entropies: tf.Tensor, values: tf.Tensor, advantages: tf.Tensor,
+        returns: tf.Tensor, weights: tf.Tensor | None = None, axis: int | None = None,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The loss from the forward pass's log π(a_t|s_t), entropies and V(s_t) [N] each, and its parts; with
+        `axis`, one loss per slice along it (a sweep's agents: [A, N], axis=-1)."""
+        config = self.config
         # L_policy = −mean[log π(a_t|s_t) Â_t]; Â is a constant here (gae stops its gradient).
-        policy_loss = losses.policy_gradient_loss(log_probs, batch["advantages"], weights)
+        policy_loss = losses.policy_gradient_loss(log_probs, advantages, weights, axis)
         # L_value = mean[(V(s_t) − R^λ_t)²]
-        value_loss = losses.value_loss(values, batch["returns"], weights=weights)
-        entropy = losses.mean_entropy(distribution.entropy(), weights)
+        value_loss = losses.value_loss(values, returns, weights=weights, axis=axis)
+        entropy = losses.mean_entropy(entropies, weights, axis)
         loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
         return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 
@@ -540,59 +553,51 @@ class Trainer:
             self.collector.start(seed=config.seed + 7919 * start_update)
         except NonFiniteObservation as error:
             raise TrainingDiverged(f"{error}; the last good checkpoint is kept") from None
-        returns: list[float] = []
-        lengths: list[int] = []
-        recent_returns: collections.deque[float] = collections.deque(maxlen=20)
-        sums: dict[str, float] = {}
-        count = 0
-        started = time.perf_counter()
-        update, env_steps = start_update, int(self.env_steps.numpy())  # completed
-        while not self._finished(update, env_steps):
+        self._train_runs([self], lambda index, row: None if on_row is None else on_row(row), on_update, should_stop)
+
+    metric_shape: tuple[int, ...] = ()
+    """The shape of each raw metric of an update: a scalar here; [A] for A agents trained together."""
+
+    def _train_runs(
+        self,
+        runs: list["Trainer"],
+        on_row: Callable[[int, dict[str, float]], None],
+        on_update: Callable[[int, float], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        """The loop of :meth:`train` for the runs this trainer's program trains at once (itself, or a sweep's
+        agents: :mod:`tf_gae.agent_axis`): `on_row(k, row)` gets run k's rows."""
+        start_update = int(self.updates.numpy())
+        progress = [ProgressRows(run, start_update, int(self.env_steps.numpy())) for run in runs]
+        first = progress[0]
+        while not self._finished(first.updates, first.env_steps):
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
             # All updates up to the next row in one graph call; the first call of a run does one update
             # alone (it pays the graph's one-time initialisation, so later calls measure steady training).
-            num_updates, step_limit = self._next_call(update, env_steps, first=update == start_update)
+            num_updates, step_limit = self._next_call(first.updates, first.env_steps, first=first.updates == start_update)
             try:
-                raw_sums, episode_returns, episode_lengths, state_finite = self.collector.run(
-                    self._iterate, tf.constant(num_updates), tf.constant(step_limit, tf.int64)
-                )
-                episode_returns, episode_lengths = finished_episodes(episode_returns, episode_lengths)  # [K] each
-                episode_returns, episode_lengths = episode_returns.tolist(), episode_lengths.tolist()
+                outputs = self.collector.run(self._iterate, tf.constant(num_updates), tf.constant(step_limit, tf.int64))
+                results = self._results_of_runs(*outputs)
             except NonFiniteObservation as error:
-                span = f"{update + 1}" if num_updates == 1 else f"{update + 1}–{update + num_updates}"
+                span = updates_span(first.updates, num_updates)
                 raise TrainingDiverged(f"{error} (during update {span}); the last good checkpoint is kept") from None
-            previous_env_steps = env_steps
-            chunk = int(self.updates.numpy()) - update  # the updates the call ran
-            env_steps = int(self.env_steps.numpy())
-            span = f"{update + 1}" if chunk == 1 else f"{update + 1}–{update + chunk}"
-            raw = dict(zip(self.raw_metric_names, raw_sums.numpy().tolist()))
-            metrics = self.finish_metrics(raw, num_updates=chunk, updates=span)
-            self.check_state_finite(span, bool(state_finite))
-            update += chunk
-            returns += episode_returns
-            lengths += episode_lengths
-            for name, value in metrics.items():
-                sums[name] = sums.get(name, 0.0) + value * chunk
-            count += chunk
-            recent_returns.extend(episode_returns)
-            recent = float(np.mean(recent_returns)) if recent_returns else math.nan
+            updates, env_steps = int(self.updates.numpy()), int(self.env_steps.numpy())
+            rows = [run.add(*result, updates=updates, env_steps=env_steps) for run, result in zip(progress, results)]
             if on_update is not None:
-                on_update(env_steps, recent)
-            if self._row_due(update, previous_env_steps, env_steps):
-                row = dict(
-                    env_steps=env_steps,
-                    updates=update,
-                    wall_time_s=time.perf_counter() - started,
-                    episode_return_mean=float(np.mean(returns)) if returns else math.nan,
-                    episode_return_std=float(np.std(returns)) if returns else math.nan,
-                    episode_length_mean=float(np.mean(lengths)) if lengths else math.nan,
-                    episodes=len(returns),
-                    **{name: sums[name] / count for name in sums if name != "loss"},
-                )
-                if on_row is not None:
-                    on_row(row)
-                returns, lengths, sums, count = [], [], {}, 0
+                recent = [run.recent_return for run in progress if not math.isnan(run.recent_return)]
+                on_update(env_steps, float(np.mean(recent)) if recent else math.nan)
+            for index, row in enumerate(rows):
+                if row is not None:
+                    on_row(index, row)
+
+    def _results_of_runs(
+        self, raw_sums: tf.Tensor, episode_returns: tf.Tensor, episode_lengths: tf.Tensor, state_finite: tf.Tensor
+    ) -> list[tuple[list[float], list[float], list[int], bool]]:
+        """A training call's outputs, per run: (raw metric sums, returns and lengths of the episodes that
+        ended, whether the state is finite), what :meth:`ProgressRows.add` takes."""
+        returns, lengths = finished_episodes(episode_returns, episode_lengths)  # [K] each
+        return [(raw_sums.numpy().tolist(), returns.tolist(), lengths.tolist(), bool(state_finite))]
 
     _NO_STEP_LIMIT = 2**62  # a segment's call is bounded by its number of updates alone
 
@@ -624,3 +629,68 @@ class Trainer:
 
     def close(self) -> None:
         self.env.close()
+
+
+def updates_span(completed: int, count: int) -> str:
+    """The updates after `completed`, for messages: "7" or "7–12"."""
+    return f"{completed + 1}" if count == 1 else f"{completed + 1}–{completed + count}"
+
+
+class ProgressRows:
+    """A run's progress rows from its training calls. Each call's summed metrics and finished episodes go in
+    (:meth:`add`); a row comes out every log_every_steps and at the end: the means since the last row of the
+    metrics and of the episodes that ended. One per run, so a sweep's agents trained together keep one each."""
+
+    def __init__(self, trainer: "Trainer", updates: int, env_steps: int) -> None:
+        self.trainer = trainer
+        self.updates, self.env_steps = updates, env_steps  # completed so far
+        self.started = time.perf_counter()
+        self.recent_returns: collections.deque[float] = collections.deque(maxlen=20)
+        self._since_row()
+
+    def _since_row(self) -> None:
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    @property
+    def recent_return(self) -> float:
+        """The mean return of the last 20 episodes (NaN before the first ends): the progress bar's."""
+        return float(np.mean(self.recent_returns)) if self.recent_returns else math.nan
+
+    def add(
+        self, raw_sums: list[float], episode_returns: list[float], episode_lengths: list[int], state_finite: bool,
+        *, updates: int, env_steps: int,
+    ) -> dict[str, float] | None:
+        """A training call that ended at `updates` / `env_steps` (both counted from the run's start), its raw
+        metrics summed over its updates (`raw_metric_names` order) and the episodes that ended in it. Raises
+        TrainingDiverged if a loss or the state is not finite; returns the progress row when one is due."""
+        trainer = self.trainer
+        chunk = updates - self.updates  # the updates the call ran
+        span = updates_span(self.updates, chunk)
+        metrics = trainer.finish_metrics(dict(zip(trainer.raw_metric_names, raw_sums)), num_updates=chunk, updates=span)
+        trainer.check_state_finite(span, state_finite)
+        previous_env_steps = self.env_steps
+        self.updates, self.env_steps = updates, env_steps
+        self.returns += episode_returns
+        self.lengths += episode_lengths
+        self.recent_returns.extend(episode_returns)
+        for name, value in metrics.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value * chunk
+        self.count += chunk
+        if not trainer._row_due(updates, previous_env_steps, env_steps):
+            return None
+        returns, lengths = self.returns, self.lengths
+        row = dict(
+            env_steps=env_steps,
+            updates=updates,
+            wall_time_s=time.perf_counter() - self.started,
+            episode_return_mean=float(np.mean(returns)) if returns else math.nan,
+            episode_return_std=float(np.std(returns)) if returns else math.nan,
+            episode_length_mean=float(np.mean(lengths)) if lengths else math.nan,
+            episodes=len(returns),
+            **{name: self.sums[name] / self.count for name in self.sums if name != "loss"},
+        )
+        self._since_row()
+        return row
