@@ -57,6 +57,8 @@ __all__ = [
     "RunningObservationNormalizer",
     "ActorCritic",
     "build_actor_critic",
+    "policy_distribution",
+    "gumbel_max",
     "models_computing_in",
 ]
 
@@ -303,6 +305,14 @@ class _AcceptsInt64Seeds:
         return super().experimental_sample_and_log_prob(sample_shape, seed=_int32_seed(seed), name=name, **kwargs)
 
 
+
+def gumbel_max(logits: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
+    """argmax_k (logits_k + g_k) with g = −log(−log u), from `uniform` u ∈ (0, 1) float64 of logits' shape
+    (broadcast against it): a sample of Categorical(logits), int64 [...]."""
+    gumbel = -tf.math.log(-tf.math.log(uniform))  # g ~ Gumbel(0, 1), finite
+    return tf.argmax(logits + tf.cast(gumbel, logits.dtype), axis=-1)
+
+
 class _Categorical(_AcceptsInt64Seeds, tfd.Categorical):
     """`tfp.distributions.Categorical` whose `sample` also accepts int64 stateless seeds, and draws by the
     Gumbel-max trick, so that sampling compiles under XLA (which has no multinomial sampler on CPU):
@@ -319,13 +329,25 @@ class _Categorical(_AcceptsInt64Seeds, tfd.Categorical):
         if seed is None or isinstance(seed, int):  # a stateful seed: a stateless key drawn from it
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32, seed=seed)
         uniform = unit_uniform(shape, tf.cast(seed, tf.int32), open_interval=True)  # u ∈ (0, 1), float64
-        gumbel = -tf.math.log(-tf.math.log(uniform))  # g ~ Gumbel(0, 1), finite
-        return tf.cast(tf.argmax(logits + tf.cast(gumbel, logits.dtype), axis=-1), self.dtype)  # [n, ...]
+        return tf.cast(gumbel_max(logits, uniform), self.dtype)  # [n, ...]
 
 
 class _Independent(_AcceptsInt64Seeds, tfd.Independent):
     """`tfp.distributions.Independent` whose `sample` also accepts int64 stateless seeds."""
 
+
+
+def policy_distribution(action_spec: ActionSpec, policy_output: tf.Tensor, log_std: Any = None) -> tfd.Distribution:
+    """π(· | s) from the policy head's output [..., n] or [..., act_dim]: `Categorical(logits)`, or for box
+    actions `Independent(Normal(μ, exp(log σ)), 1)` with `log_std` [act_dim] (or any shape that broadcasts
+    against μ, e.g. one row per agent of a sweep)."""
+    if action_spec.is_discrete:
+        # π(a | s) = softmax(z)_a; samples and mode() are int32
+        return _Categorical(logits=policy_output)
+    # π(a | s) = Π_i N(a_i; μ_i, σ_i²) with σ = exp(log σ) shared by every state
+    std = tf.exp(tf.convert_to_tensor(log_std))  # [act_dim]
+    scale = tf.ones_like(policy_output) * std  # [N, act_dim]
+    return _Independent(tfd.Normal(loc=policy_output, scale=scale), reinterpreted_batch_ndims=1)
 
 def _orthogonal(gain: float, seed: int | None, offset: int) -> keras.initializers.Initializer:
     """Orthogonal(gain); each layer gets its own seed (one int seed shared by layers would repeat matrices)."""
@@ -508,13 +530,7 @@ class ActorCritic(keras.Model):
         return policy_output, values
 
     def _distribution_from_output(self, policy_output: tf.Tensor) -> tfd.Distribution:
-        if self.action_spec.is_discrete:
-            # π(a | s) = softmax(z)_a; samples and mode() are int32
-            return _Categorical(logits=policy_output)
-        # π(a | s) = Π_i N(a_i; μ_i, σ_i²) with σ = exp(log σ) shared by every state
-        std = tf.exp(tf.convert_to_tensor(self.log_std))  # [act_dim]
-        scale = tf.ones_like(policy_output) * std  # [N, act_dim]
-        return _Independent(tfd.Normal(loc=policy_output, scale=scale), reinterpreted_batch_ndims=1)
+        return policy_distribution(self.action_spec, policy_output, self.log_std)
 
     def policy_and_value(self, observations: Any) -> tuple[tfd.Distribution, tf.Tensor]:
         """π(· | s) (batch shape [N]) and V(s) [N] from one forward pass."""

@@ -48,23 +48,25 @@ class Step(NamedTuple):
 
 
 def as_seed(seed: object) -> tf.Tensor:
-    """A stateless key: an int32 tensor of shape [2], from a Python int, a pair, or a tensor of shape [2]."""
+    """A stateless key: an int32 tensor of shape [2], from a Python int, a pair, or a tensor of shape [2];
+    or keys [A, 2], one per agent of a sweep (:mod:`tf_gae.agent_axis`)."""
     if isinstance(seed, int) and not isinstance(seed, bool):
         return tf.constant([seed % 2**31, 0], tf.int32)
     seed = tf.convert_to_tensor(seed)
-    if seed.shape.rank != 1 or seed.shape[0] != 2 or not seed.dtype.is_integer:
+    if seed.shape.rank not in (1, 2) or seed.shape[-1] != 2 or not seed.dtype.is_integer:
         raise ValueError(f"seed must be an integer or two integers (a stateless key), got {seed!r}")
     return tf.cast(seed, tf.int32)
 
 
 def uniform(seed: tf.Tensor, num_envs: int | tf.Tensor, low: object, high: object) -> tf.Tensor:
-    """[B, k] float64 uniform in [low, high) (k = len(low)), from the stateless `seed`.
+    """[B, k] float64 uniform in [low, high) (k = len(low)), from the stateless `seed`; with keys [A, 2] and
+    a whole number B, [A·B, k]: rows a·B … (a+1)·B − 1 drawn from key a, as [B, k] from that key alone.
 
     The same numbers eagerly, in a graph and under XLA (:func:`tf_gae.rng.unit_uniform`).
     """
     low, high = tf.constant(low, tf.float64), tf.constant(high, tf.float64)  # [k] each
-    unit = unit_uniform(tf.stack([num_envs, tf.size(low)]), seed)  # [B, k] in [0, 1)
-    return low + (high - low) * unit
+    unit = unit_uniform(tf.stack([num_envs, tf.size(low)]), seed)  # [B, k] (or [A, B, k]) in [0, 1)
+    return tf.reshape(low + (high - low) * unit, [-1, low.shape[0]])
 
 
 class FunctionalEnv:
@@ -100,11 +102,16 @@ class FunctionalEnv:
         """[B, obs_dim] float32: the observation gymnasium returns in `physics`."""
         raise NotImplementedError
 
+    def fresh_physics(self, seed: object, num_envs: int | tf.Tensor) -> tf.Tensor:
+        """[B, k] float64: the start states of new episodes, from `seed` (a sweep's agents draw theirs from
+        a seed each: :class:`tf_gae.agent_axis.AgentsEnv`)."""
+        return self.initial_physics(as_seed(seed), num_envs)
+
     # ------------------------------------------------------------------ the protocol
 
     def reset(self, seed: object, num_envs: int | tf.Tensor) -> tuple[EnvState, tf.Tensor]:
         """`num_envs` fresh episodes: (state, observation [B, obs_dim])."""
-        physics = self.initial_physics(as_seed(seed), num_envs)
+        physics = self.fresh_physics(seed, num_envs)
         elapsed = tf.zeros(tf.shape(physics)[:1], tf.int32)
         return EnvState(physics, elapsed), self.observe(physics)
 
@@ -115,7 +122,7 @@ class FunctionalEnv:
         truncated = elapsed >= self.max_episode_steps  # gymnasium's TimeLimit
         final_observation = self.observe(physics)
         done = terminated | truncated  # [B]
-        fresh = self.initial_physics(as_seed(seed), tf.shape(physics)[0])
+        fresh = self.fresh_physics(seed, tf.shape(physics)[0])
         physics = tf.where(done[:, None], fresh, physics)
         elapsed = tf.where(done, tf.zeros_like(elapsed), elapsed)
         observation = tf.where(done[:, None], self.observe(fresh), final_observation)
