@@ -1,7 +1,8 @@
 """tf_gae.sweep: seeds × a grid through one compiled program, each agent its own solo run.
 
 The reference for a sweep's agent is the solo run `tf_gae.train` makes with the same seed and settings,
-which compiles its own program: the progress rows must be the same numbers. Settings must take effect
+which compiles its own program: the progress rows must be the same numbers (one after another in float32;
+side by side along the agent axis in float64, where no rounding difference of a batched program remains). Settings must take effect
 (another λ or learning rate gives another run), and bad arguments are refused before anything is written.
 """
 
@@ -30,10 +31,11 @@ def progress_rows(run_dir):
         ("ppo", {"learning_rate": [3e-3, 1e-3]}, {"learning_rate": 1e-3}),
     ],
 )
-def test_every_agent_of_a_sweep_is_its_solo_run(tmp_path, algo, grid, solo_settings):
+def test_every_agent_of_a_sweep_one_after_another_is_its_solo_run(tmp_path, algo, grid, solo_settings):
     extra = dict(minibatch_size=32, n_epochs=2) if algo == "ppo" else {}
     result = tf_gae.sweep("CartPole-v1", algo, seeds=[3, 4], grid=grid, out_dir=tmp_path / "sweep", progress=False,
-                          **SMALL, **extra)  # fmt: skip
+                          agent_axis=False, **SMALL, **extra)  # fmt: skip
+    assert not result.agent_axis
     points = len(result.agents) // 2
     assert [agent.seed for agent in result.agents] == [3, 4] * points
     # the last agent ran after every other one through the host's program: the strongest check
@@ -53,6 +55,43 @@ def test_every_agent_of_a_sweep_is_its_solo_run(tmp_path, algo, grid, solo_setti
     solo_agent = tf_gae.load(solo_dir)
     for mine, theirs in zip(last.agent.model.weights, solo_agent.model.weights):
         assert (mine.numpy() == theirs.numpy()).all()
+
+
+
+def test_a_sweep_side_by_side_writes_each_agents_solo_run_in_float64(tmp_path):
+    from tf_gae.models import models_computing_in
+
+    with models_computing_in("float64"):
+        result = tf_gae.sweep("CartPole-v1", "a2c", seeds=[3, 4], grid={"lam": [0.8, 1.0]}, out_dir=tmp_path / "sweep",
+                              progress=False, **SMALL)  # fmt: skip
+        tf_gae.train("CartPole-v1", "a2c", run_dir=tmp_path / "solo", progress=False, seed=4, lam=0.8, **SMALL)
+    assert result.agent_axis
+    swept = [agent for agent in result.agents if agent.seed == 4 and agent.settings == {"lam": 0.8}][0]
+    solo = progress_rows(tmp_path / "solo")
+    assert len(solo) == 6 and progress_rows(swept.run_dir) == solo
+    assert all(progress_rows(agent.run_dir) != solo for agent in result.agents if agent is not swept)
+
+
+def test_a_side_by_side_agents_checkpoints_hold_the_state_of_their_rows(tmp_path, monkeypatch):
+    """With a checkpoint at every row, each checkpoint's counters are its row's: the agent's state was put
+    back into its trainer before the save (a stale state would carry the counters of an earlier row)."""
+    import importlib
+    from tf_gae._tf import tf
+
+    monkeypatch.setattr(importlib.import_module("tf_gae.sweeps"), "CHECKPOINT_EVERY_S", 0.0)
+    result = tf_gae.sweep("CartPole-v1", "a2c", seeds=[0, 1], out_dir=tmp_path / "sweep", progress=False, **SMALL)
+    assert result.agent_axis
+    for agent in result.agents:
+        rows = read_progress(agent.run_dir)
+        env_steps_at = dict(zip(rows["updates"].astype(int).tolist(), rows["env_steps"].astype(int).tolist()))
+        kept = sorted(int(path.name[5:-6]) for path in (agent.run_dir / "checkpoints").glob("ckpt-*.index"))
+        kept = [number for number in kept if number > 0]  # the newest few rows' checkpoints are kept
+        assert len(kept) >= 3 and set(kept) <= set(env_steps_at)
+        for updates in kept:
+            reader = tf.train.load_checkpoint(str(agent.run_dir / "checkpoints" / f"ckpt-{updates}"))
+            assert reader.get_tensor("updates/.ATTRIBUTES/VARIABLE_VALUE") == updates
+            assert reader.get_tensor("env_steps/.ATTRIBUTES/VARIABLE_VALUE") == env_steps_at[updates]
+        assert tf_gae.load(agent.run_dir).env_steps == int(rows["env_steps"][-1])
 
 
 def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(tmp_path):

@@ -2,7 +2,7 @@
 
 The kernel and its relatives live in :mod:`tf_gae.advantages` (chapters 2-4 explain them); `train`,
 `load` and the `Agent` they return in :mod:`tf_gae.api` (chapter 5); `sweep`, many seeds and settings
-through one compiled program, in :mod:`tf_gae.sweep`.
+through one compiled program, in :mod:`tf_gae.sweeps`.
 """
 
 import importlib
@@ -11,7 +11,7 @@ from typing import Any
 _LAZY = {name: "tf_gae.advantages" for name in
          ("GAEOutput", "gae", "td_residuals", "lambda_returns", "discounted_returns", "normalize_advantages")}  # fmt: skip
 _LAZY.update({name: "tf_gae.api" for name in ("train", "load", "Agent")})
-_LAZY["sweep"] = "tf_gae.sweep"
+_LAZY["sweep"] = "tf_gae.sweeps"  # the module is named apart from the function it exports
 
 
 def __getattr__(name: str) -> Any:

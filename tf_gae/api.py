@@ -339,8 +339,6 @@ def _train(
     `checkpoint_every_s`: save a checkpoint with a row only when this long has passed since the last one
     (0: with every row); the last row's is always saved."""
     from tf_gae._tf import tf
-    from tf_gae.plotting import plot_learning_curves
-    from tf_gae.runs import RunDirectory, RunDirectoryError
     from tf_gae.trainers import ALGORITHMS, TrainingDiverged
 
     say = (lambda text: print(f"tf-gae: {text}", file=sys.stderr)) if progress else (lambda text: None)
@@ -356,12 +354,8 @@ def _train(
             checkpoints = run.checkpoints(trainer.checkpoint())
             resumed = _restore(run, checkpoints, trainer, say)
         elif new_run_dir is not None:
-            record = {"algo": algo, **config.to_dict()}
-            if network is not None:
-                record["network"] = _network_record(trainer.model)
-            run = created = RunDirectory.create(new_run_dir, record)
-            checkpoints = run.checkpoints(trainer.checkpoint())
-            checkpoints.save(0)  # from its creation on, a run has a checkpoint for every progress row
+            run, checkpoints = _create_run(algo, config, trainer, new_run_dir, network)
+            created = run
         say(
             f"training {algo} on {config.env_id} for {trainer.planned_steps:,} env steps (γ={config.gamma}, "
             f"λ={config.lam}, {trainer.describe_rollout()} per update, seed {config.seed}){resumed}"
@@ -369,43 +363,88 @@ def _train(
         if run is not None:
             say(f"run directory {run.path}")
         rows = [] if rows is None else rows
-        scalars = None if run is None else run.scalar_log()
-        write = (lambda row: None) if run is None else _row_writer(
-            run, checkpoints, trainer.progress_columns, scalars, checkpoint_every_s
-        )
-
-        def on_row(row: dict[str, Any]) -> None:
-            write(row)
-            rows.append(row)
-
+        recording = _Recording(run, checkpoints, trainer.progress_columns, checkpoint_every_s, rows)
         bar = ProgressBar(trainer.planned_steps, int(trainer.env_steps.numpy())) if progress else None
-
-        def last_checkpoint() -> str:
-            numbers = checkpoints.numbers() if checkpoints is not None else []
-            return f"last good checkpoint ckpt-{numbers[-1]}" if numbers else "no checkpoint"
-
         try:
             with _interrupt_between_chunks() as interrupted:
-                trainer.train(on_row=on_row, on_update=None if bar is None else bar.update, should_stop=interrupted)
-            if checkpoints is not None and rows and checkpoints.numbers()[-1:] != [rows[-1]["updates"]]:
-                checkpoints.save(rows[-1]["updates"])  # the last row's checkpoint, if its row did not save one
+                trainer.train(on_row=recording.on_row, on_update=None if bar is None else bar.update, should_stop=interrupted)
+            recording.end()
         except TrainingDiverged as error:
-            raise TrainingDiverged(f"{error} ({last_checkpoint()})") from None
+            raise TrainingDiverged(f"{error} ({recording.last_checkpoint()})") from None
         except KeyboardInterrupt:
             where = f"; continue with: tf-gae train --resume --run-dir {run.path}" if run is not None else ""
             raise TrainingInterrupted(
-                f"interrupted at {int(trainer.env_steps.numpy()):,} env steps ({last_checkpoint()}){where}"
+                f"interrupted at {int(trainer.env_steps.numpy()):,} env steps ({recording.last_checkpoint()}){where}"
             ) from None
         finally:
             if bar is not None:
                 bar.close()
-            if scalars is not None:
-                scalars.close()
+            recording.close()
     finally:
         if own_trainer:
             trainer.close()
     agent = Agent(trainer.model, config, algo, int(trainer.env_steps.numpy()), None if run is None else run.path)
-    threshold = reward_threshold(config.env_id)
+    _finish_run(agent, run, eval_episodes, say)
+    if created is not None:
+        created.unlock()  # the run is whole (an error before here leaves the lock to the process's end)
+    return agent
+
+
+def _create_run(algo: str, config: Any, trainer: Any, new_run_dir: Path, network: Any = None) -> tuple[Any, Any]:
+    """A new run directory for `trainer`'s run: config.json (with the user's network's record), and ckpt-0,
+    so that from its creation on a run has a checkpoint for every progress row. Returns the RunDirectory
+    and its checkpoints of `trainer`."""
+    from tf_gae.runs import RunDirectory
+
+    record = {"algo": algo, **config.to_dict()}
+    if network is not None:
+        record["network"] = _network_record(trainer.model)
+    run = RunDirectory.create(new_run_dir, record)
+    checkpoints = run.checkpoints(trainer.checkpoint())
+    checkpoints.save(0)
+    return run, checkpoints
+
+
+class _Recording:
+    """What a run leaves while it trains: every progress row appended to `rows` and, with a run directory,
+    written to progress.csv and TensorBoard and checkpointed (at most every `checkpoint_every_s`; 0 = every
+    row); :meth:`end` saves the last row's checkpoint if its row did not."""
+
+    def __init__(
+        self, run: Any, checkpoints: Any, columns: list[str], checkpoint_every_s: float, rows: list[dict[str, Any]],
+        before_save: Callable[[], None] | None = None,
+    ) -> None:
+        self.checkpoints, self.rows, self.before_save = checkpoints, rows, before_save
+        self.scalars = None if run is None else run.scalar_log()
+        self.write = (lambda row: None) if run is None else _row_writer(
+            run, checkpoints, columns, self.scalars, checkpoint_every_s, before_save
+        )
+
+    def on_row(self, row: dict[str, Any]) -> None:
+        self.write(row)
+        self.rows.append(row)
+
+    def end(self) -> None:
+        if self.checkpoints is not None and self.rows and self.checkpoints.numbers()[-1:] != [self.rows[-1]["updates"]]:
+            if self.before_save is not None:
+                self.before_save()
+            self.checkpoints.save(self.rows[-1]["updates"])  # the last row's checkpoint, if its row did not save one
+
+    def last_checkpoint(self) -> str:
+        numbers = self.checkpoints.numbers() if self.checkpoints is not None else []
+        return f"last good checkpoint ckpt-{numbers[-1]}" if numbers else "no checkpoint"
+
+    def close(self) -> None:
+        if self.scalars is not None:
+            self.scalars.close()
+
+
+def _finish_run(agent: "Agent", run: Any, eval_episodes: int, say: Callable[[str], None]) -> None:
+    """A trained run's learning curve (with a run directory) and its deterministic evaluation (eval.json)."""
+    from tf_gae.plotting import plot_learning_curves
+    from tf_gae.runs import RunDirectoryError
+
+    threshold = reward_threshold(agent.config.env_id)
     if run is not None:
         curve = plot_learning_curves([run.path], run.path / "learning_curve.png", threshold=threshold)
         say(f"wrote {run.progress_path}, {curve}, checkpoints/ and tb/")
@@ -421,9 +460,6 @@ def _train(
                 raise RunDirectoryError(f"{error}; the result was {json.dumps(record, sort_keys=True)}") from None
         solved = "" if threshold is None else (" — solved" if mean >= threshold else f" — below {threshold:g}")
         say(f"deterministic evaluation over {eval_episodes} episodes: {mean:.1f} ± {std:.1f}{solved}{written}")
-    if created is not None:
-        created.unlock()  # the run is whole (an error before here leaves the lock to the process's end)
-    return agent
 
 
 def _network_record(model: Any) -> dict[str, Any]:
@@ -479,11 +515,13 @@ def _restore(run: Any, checkpoints: Any, trainer: Any, say: Callable[[str], None
 
 
 def _row_writer(
-    run: Any, checkpoints: Any, columns: list[str], scalars: Any, checkpoint_every_s: float = 0.0
+    run: Any, checkpoints: Any, columns: list[str], scalars: Any, checkpoint_every_s: float = 0.0,
+    before_save: Callable[[], None] | None = None,
 ) -> Callable[[dict[str, Any]], None]:
     """Write a progress row to progress.csv and TensorBoard (`scalars`, a :class:`tf_gae.runs.ScalarLog`),
     then save the checkpoint — in that order; with `checkpoint_every_s` > 0, only once that long has passed
-    since the last save (a resumed run cuts progress.csv back to its newest checkpoint)."""
+    since the last save (a resumed run cuts progress.csv back to its newest checkpoint). `before_save` is
+    called before each save (a sweep's agent axis puts the run's state into its trainer then)."""
     import time
 
     previous = {"env_steps": None, "wall_time_s": 0.0}  # the last row, for the rate between two rows
@@ -502,6 +540,8 @@ def _row_writer(
         scalars.write(row["env_steps"], tagged)
         previous.update(env_steps=row["env_steps"], wall_time_s=row["wall_time_s"])
         if time.monotonic() - last_save[0] >= checkpoint_every_s:
+            if before_save is not None:
+                before_save()
             checkpoints.save(row["updates"])
             last_save[0] = time.monotonic()
 

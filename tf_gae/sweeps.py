@@ -5,20 +5,26 @@
     result.summary()        # one row per agent: its settings, its seed, its returns
     result.agents[3].agent  # agent 3's policy and value function (predict, evaluate)
 
-How. The settings a sweep varies are variables of the trainer's graph (`Trainer.hyperparameters`), not
-constants traced into it, so agents that differ only in them and in their seed run the same program. A
-host trainer compiles that program once (one XLA program per progress row, with the environment in the
-graph). Each agent is its own trainer's freshly initialised state — weights, optimizer slots, the
-sampling and shuffling generators, the environments, its γ, λ and learning rate — loaded into the host
-(`Trainer.load_state`), trained to the end there, and copied back. Agent k's run is therefore the solo run
-`tf_gae.train(env, seed=k, lam=...)` number for number (tests/test_sweep.py), and with `out_dir` each agent
-writes the same run directory as `tf_gae.train` (config.json, progress.csv, checkpoints/, tb/, its
-learning curve), which `tf-gae train --resume` continues; it is checkpointed at most every
-CHECKPOINT_EVERY_S seconds and at its end, not with every row. The sweep adds `summary.csv` and `sweep.png`
-(median and interquartile band over seeds, one curve per setting).
+How. Each agent starts from its own trainer's freshly initialised state — weights, optimizer slots, the
+sampling and shuffling generators, the environments, its γ, λ and learning rate: its solo run's start.
+Then, in one of two ways:
 
-Agents run one after another through the compiled program: compilation is paid once, not once per agent;
-the agents are not batched along an axis of one tensor (on two CPU cores the program is already busy).
+- Side by side (A2C with the package's MLPs and no running statistics: `tf_gae.agent_axis.refusal`): the
+  agents' states are stacked along a leading agent axis and one compiled program trains them all at once
+  (:class:`tf_gae.agent_axis.AgentAxis`): one batched matmul per layer, one environment step for every
+  agent's environments, each agent's own random streams, γ, λ, learning rate, means, gradient clipping and
+  optimizer step. Agent k's progress rows are its solo run's to float32 rounding (XLA adds a batched
+  program's terms in another order); computing in float64 they are equal bit for bit (tests/test_agent_axis.py).
+- One after another (every other sweep, or `agent_axis=False`): the settings a sweep varies are variables of
+  the trainer's graph (`Trainer.hyperparameters`), so a host trainer compiles one program and each agent's
+  state is loaded into it (`Trainer.load_state`), trained to its end there, and copied back: agent k's run
+  is the solo run `tf_gae.train(env, seed=k, lam=...)` number for number (tests/test_sweep.py).
+
+Either way compilation is paid once, and with `out_dir` each agent writes the same run directory as
+`tf_gae.train` (config.json, progress.csv, checkpoints/, tb/, its learning curve), which `tf-gae train
+--resume` continues; it is checkpointed at most every CHECKPOINT_EVERY_S seconds and at its end, not with
+every row. The sweep adds `summary.csv` and `sweep.png` (median and interquartile band over seeds, one
+curve per setting).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -44,7 +50,8 @@ SUMMARY_COLUMNS = [
     "wall_time_s", "run_dir",
 ]  # fmt: skip
 """summary.csv: one row per agent. `final_return_mean` is its last progress row's episode_return_mean,
-`last_quarter_return_mean` the mean of episode_return_mean over its last quarter of rows (NaN rows skipped)."""
+`last_quarter_return_mean` the mean of episode_return_mean over its last quarter of rows (NaN rows skipped),
+`wall_time_s` its own training time (side by side: the whole training's time divided by the agents)."""
 
 _SYMBOLS = {"gamma": "γ", "lam": "λ", "learning_rate": "lr"}
 
@@ -95,6 +102,7 @@ class Sweep:
     agents: list[SweepAgent]
     out_dir: Path | None
     wall_time_s: float  # the whole sweep, construction and compilation included
+    agent_axis: bool = False  # the agents trained side by side along an agent axis (else one after another)
 
     def summary(self) -> list[dict[str, Any]]:
         return [agent.summary() for agent in self.agents]
@@ -163,6 +171,7 @@ def sweep(
     out_dir: str | Path | None = None,
     eval_episodes: int = 0,
     progress: bool = True,
+    agent_axis: bool = True,
     **hyperparameters: Any,
 ) -> Sweep:
     """Train every combination of `seeds` × `grid` as independent agents through one compiled program.
@@ -176,7 +185,9 @@ def sweep(
       out_dir: a new (or empty) folder: one run directory per agent, named like "lam=0.9__s3", plus
         summary.csv and sweep.png. None keeps everything in memory.
       eval_episodes: deterministic evaluation episodes of each agent at its end (eval.json), 0 = none.
-      progress: one line per agent on stderr, and a summary.
+      progress: a progress bar or one line per agent on stderr, and a summary.
+      agent_axis: train the agents side by side along an agent axis when they allow it (A2C, the package's
+        MLPs, no running statistics: :func:`tf_gae.agent_axis.refusal`); False: one after another.
       **hyperparameters: the settings every agent shares (fields of the algorithm's configuration).
 
     Returns:
@@ -185,7 +196,7 @@ def sweep(
     Raises:
       ConfigError (ValueError): a bad seed, grid, hyperparameter or environment, before anything is written.
     """
-    from tf_gae.api import DEFAULT_ALGO, Agent, _train, make_config, reward_threshold
+    from tf_gae.api import DEFAULT_ALGO, make_config, reward_threshold
 
     started = time.perf_counter()
     algo = algo or DEFAULT_ALGO
@@ -198,6 +209,8 @@ def sweep(
     for name in grid:
         if name in hyperparameters:
             raise ConfigError(f"{name} is both in grid and given as {name}={hyperparameters[name]!r}; give it once")
+    if not isinstance(agent_axis, bool):
+        raise ConfigError(f"agent_axis must be True or False, got {agent_axis!r}")
     if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
         raise ConfigError(f"eval_episodes must be a whole number ≥ 0, got {eval_episodes!r}")
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]  # every grid point
@@ -220,39 +233,29 @@ def sweep(
             RunDirectory.check_new(out / agent_name(settings, seed))
 
     say = (lambda text: print(f"tf-gae sweep: {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
-    first = configs[0]
     shape = " × ".join(
         [f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"]
         + [f"{len(values)} {_SYMBOLS.get(name, name)}" for name, values in grid.items()]
     )
+    from tf_gae.agent_axis import refusal
     from tf_gae.trainers import ALGORITHMS
 
     trainer_class = ALGORITHMS[algo][1]
-    host = trainer_class(first)  # its program is compiled on its first call and serves every agent
+    trainers = [trainer_class(config) for config in configs]  # each agent's initial state: its solo run's start
+    reason = refusal(trainers) if agent_axis else "as asked"
+    how = "side by side along an agent axis" if reason is None else f"one after another ({reason})"
     say(
-        f"{len(plan)} agents ({shape}) of {algo} on {env}, {host.planned_steps:,} env steps each "
-        f"({host.describe_rollout()} per update){'' if out is None else f', into {out}'}"
+        f"{len(plan)} agents ({shape}) of {algo} on {env}, {trainers[0].planned_steps:,} env steps each "
+        f"({trainers[0].describe_rollout()} per update), {how}{'' if out is None else f', into {out}'}"
     )
-    agents: list[SweepAgent] = []
+    run_dirs = [None if out is None else out / agent_name(settings, seed) for settings, seed in plan]
     try:
-        for index, ((settings, seed), config) in enumerate(zip(plan, configs)):
-            agent_started = time.perf_counter()
-            own = trainer_class(config)  # the agent's initial state: what its solo run starts from
-            host.load_state(own)
-            rows: list[dict[str, Any]] = []
-            run_dir = None if out is None else out / agent_name(settings, seed)
-            _train(algo, config, None, run_dir, eval_episodes, False, None, trainer=host, rows=rows,
-                   checkpoint_every_s=CHECKPOINT_EVERY_S)  # fmt: skip
-            own.load_state(host)  # its final state, in its own trainer, for its Agent
-            own.close()
-            trained = Agent(own.model, config, algo, int(own.env_steps.numpy()), run_dir)
-            agent = SweepAgent(settings, seed, trained, rows, run_dir, time.perf_counter() - agent_started)
-            agents.append(agent)
-            late = agent.summary()["last_quarter_return_mean"]
-            say(f"[{index + 1}/{len(plan)}] {agent.name}: return {late:.1f} over its last quarter ({agent.wall_time_s:.1f} s)")
+        train = _train_side_by_side if reason is None else _train_one_by_one
+        agents = train(algo, plan, configs, trainers, run_dirs, eval_episodes, say, progress)
     finally:
-        host.close()
-    result = Sweep(agents, out, time.perf_counter() - started)
+        for trainer in trainers:
+            trainer.close()
+    result = Sweep(agents, out, time.perf_counter() - started, reason is None)
     summaries = {agent.name: agent.summary() for agent in agents}  # once: the console and summary.csv read them
     total_steps = sum(summary["env_steps"] for summary in summaries.values())
     if out is not None:
@@ -275,6 +278,81 @@ def sweep(
             say(f"  {label}: return over the last quarter, median {median:.1f} (interquartile {low:.1f}–{high:.1f}, "
                 f"{late.size} seed{'s' if late.size > 1 else ''})")  # fmt: skip
     return result
+
+
+
+def _train_one_by_one(
+    algo: str, plan: list[tuple[dict[str, float], int]], configs: list[Any], trainers: list[Any],
+    run_dirs: list[Path | None], eval_episodes: int, say: Callable[[str], None], progress: bool,
+) -> list[SweepAgent]:
+    """Every agent in turn through one host trainer's compiled program: its initial state loaded into the
+    host (`Trainer.load_state`), trained to its end there, and copied back; its run is its solo run exactly."""
+    from tf_gae.api import Agent, _train
+
+    host = trainers[0].__class__(configs[0])  # its program is compiled on its first call and serves every agent
+    agents: list[SweepAgent] = []
+    try:
+        for index, ((settings, seed), config, own, run_dir) in enumerate(zip(plan, configs, trainers, run_dirs)):
+            agent_started = time.perf_counter()
+            host.load_state(own)
+            rows: list[dict[str, Any]] = []
+            _train(algo, config, None, run_dir, eval_episodes, False, None, trainer=host, rows=rows,
+                   checkpoint_every_s=CHECKPOINT_EVERY_S)  # fmt: skip
+            own.load_state(host)  # its final state, in its own trainer, for its Agent
+            trained = Agent(own.model, config, algo, int(own.env_steps.numpy()), run_dir)
+            agent = SweepAgent(settings, seed, trained, rows, run_dir, time.perf_counter() - agent_started)
+            agents.append(agent)
+            late = agent.summary()["last_quarter_return_mean"]
+            say(f"[{index + 1}/{len(plan)}] {agent.name}: return {late:.1f} over its last quarter ({agent.wall_time_s:.1f} s)")
+    finally:
+        host.close()
+    return agents
+
+
+def _train_side_by_side(
+    algo: str, plan: list[tuple[dict[str, float], int]], configs: list[Any], trainers: list[Any],
+    run_dirs: list[Path | None], eval_episodes: int, say: Callable[[str], None], progress: bool,
+) -> list[SweepAgent]:
+    """Every agent at once along an agent axis (:class:`tf_gae.agent_axis.AgentAxis`), each writing its own
+    run directory as `tf_gae.train` would; an agent's wall time is its share of the whole."""
+    from tf_gae.agent_axis import AgentAxis
+    from tf_gae.api import Agent, ProgressBar, TrainingInterrupted, _create_run, _finish_run, _interrupt_between_chunks
+    from tf_gae.api import _Recording
+
+    started = time.perf_counter()
+    axis = AgentAxis(trainers)
+    rows: list[list[dict[str, Any]]] = [[] for _ in plan]
+    runs, recordings = [], []
+    for trainer, config, run_dir, agent_rows in zip(trainers, configs, run_dirs, rows):
+        run, checkpoints = (None, None) if run_dir is None else _create_run(algo, config, trainer, run_dir)
+        runs.append(run)  # a checkpoint with a row is saved from the agent's trainer, brought up to date first
+        recordings.append(_Recording(run, checkpoints, trainer.progress_columns, CHECKPOINT_EVERY_S, agent_rows, axis.unload))
+    bar = ProgressBar(trainers[0].planned_steps) if progress else None
+    try:
+        with _interrupt_between_chunks() as interrupted:
+            axis.train(on_row=lambda k, row: recordings[k].on_row(row), on_update=bar and bar.update,
+                       should_stop=interrupted)  # fmt: skip
+        for recording in recordings:
+            recording.end()
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted at {int(axis.env_steps.numpy()):,} env steps of every agent; each run directory keeps its "
+            "last checkpoint and continues with: tf-gae train --resume --run-dir DIR"
+        ) from None
+    finally:
+        if bar is not None:
+            bar.close()
+        for recording in recordings:
+            recording.close()
+    share = (time.perf_counter() - started) / len(plan)
+    agents = []
+    for (settings, seed), config, trainer, run, run_dir, agent_rows in zip(plan, configs, trainers, runs, run_dirs, rows):
+        trained = Agent(trainer.model, config, algo, int(trainer.env_steps.numpy()), run_dir)
+        _finish_run(trained, run, eval_episodes, lambda text: None)
+        if run is not None:
+            run.unlock()
+        agents.append(SweepAgent(settings, seed, trained, agent_rows, run_dir, share))
+    return agents
 
 
 def _write_summary(summaries: list[dict[str, Any]], path: Path) -> None:
