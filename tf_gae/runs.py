@@ -363,19 +363,32 @@ _COMPILED_WRITES: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDiction
 
 
 def _compiled_write(checkpoint: Any) -> Callable[[str], Any]:
-    """`checkpoint.write(prefix)` as one graph call, traced on first use and kept while the checkpoint lives.
+    """`checkpoint.write(prefix)`: eagerly for its first EAGER_SAVES saves, then as one graph call, traced
+    then and kept while the checkpoint lives.
 
     Eager `write` gathers the objects and serialises their graph in Python on every save; traced once,
     a save runs only the save and merge ops, with the same files and the same atomic temp-then-merge
     (tests/test_run_directory_trust.py reads them back). The checkpoint's objects never change after it is
-    made (the trainers build theirs once), so one trace serves every save."""
+    made (the trainers build theirs once), so one trace serves every later save. Tracing costs more than
+    one eager save, so a checkpoint saved only a few times (a sweep's agent: at its creation, every 10 s
+    and at its end) is never traced."""
     from tf_gae._tf import tf
 
+    saves = _EAGER_SAVES_DONE.get(checkpoint, 0)
+    if saves < EAGER_SAVES:
+        _EAGER_SAVES_DONE[checkpoint] = saves + 1
+        return checkpoint.write
     write = _COMPILED_WRITES.get(checkpoint)
     if write is None:
         reference = weakref.ref(checkpoint)  # the traced function must not keep its key alive
         write = _COMPILED_WRITES[checkpoint] = tf.function(lambda prefix: reference().write(prefix), autograph=False)
     return lambda prefix: write(tf.constant(prefix))
+
+
+EAGER_SAVES = 3
+"""A checkpoint's first saves are eager (see _compiled_write)."""
+
+_EAGER_SAVES_DONE: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()  # checkpoint -> eager saves
 
 
 def _first_line(error: BaseException) -> str:
