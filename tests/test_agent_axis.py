@@ -89,7 +89,7 @@ def _same_row(a, b):
     ],
 )
 def test_agent_k_of_the_axis_is_its_solo_run_bit_for_bit_in_float64(env_id, shared):
-    shared = dict(shared, total_steps=3_200, log_every_steps=800)
+    shared = dict(shared, total_steps=1_280, log_every_steps=320)
     trainer_class = ALGORITHMS["a2c"][1]
     with models_computing_in("float64"):
         solo_rows, solo_trainers = [], []

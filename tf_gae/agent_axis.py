@@ -273,7 +273,7 @@ class AgentAxis(Trainer):
     agent. `trainers` are the runs (each holding its state); :meth:`load` stacks them, :meth:`unload` puts
     each run's state back into its trainer (for checkpoints and for the Agent it becomes)."""
 
-    def __init__(self, trainers: Sequence[Trainer]) -> None:  # noqa: D107 (no Trainer.__init__: nothing of its own to build)
+    def __init__(self, trainers: Sequence[Trainer]) -> None:  # not Trainer.__init__: its parts are the agents'
         reason = refusal(trainers)
         if reason is not None:
             raise ValueError(f"these runs cannot share an agent axis: {reason}")
