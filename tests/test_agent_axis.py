@@ -134,7 +134,7 @@ def test_runs_that_cannot_share_an_axis_are_refused_with_the_reason():
     small = dict(env_id="CartPole-v1", total_steps=800)
     trainer_class = ALGORITHMS["a2c"][1]
     ppo = [ALGORITHMS["ppo"][1](make_config("ppo", dict(small, seed=seed))) for seed in (0, 1)]
-    assert "ppo trains its agents one after another" in refusal(ppo)
+    assert "the agent axis is A2C's, not ppo's" in refusal(ppo)
     normalised = [trainer_class(make_config("a2c", dict(small, seed=0, normalize_observations=True)))]
     assert "running observation or reward statistics" in refusal(normalised)
     mixed = [trainer_class(make_config("a2c", dict(small, seed=0))), trainer_class(make_config("a2c", dict(small, seed=1, n_steps=4)))]

@@ -36,9 +36,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Sequence
 
-import keras
-
-from tf_gae._tf import tf
+from tf_gae._tf import tf  # first: TensorFlow imported once, without its start-up noise
+import keras  # noqa: E402
 from tf_gae.advantages import _gae_recursion, normalize_advantages
 from tf_gae.config import SWEEPABLE
 from tf_gae.envs.core import FunctionalEnv, as_seed
@@ -55,7 +54,7 @@ def refusal(trainers: Sequence[Trainer]) -> str | None:
     first = trainers[0]
     config = first.config
     if first.algo != "a2c":
-        return f"{first.algo} trains its agents one after another (the agent axis is A2C's)"
+        return f"the agent axis is A2C's, not {first.algo}'s"
     if config.backend != "tensorflow" or first.strategy is not None:
         return "the agent axis needs the environment in the graph and no distribution strategy"
     if first.model.network is not None:
