@@ -11,9 +11,10 @@ along a leading axis the same kernels do every agent's work: one batched matmul 
 [A, in, out] and observations [A, N, in], one environment step for A·B copies of the task.
 
 What stays each agent's own, so that agent k trains exactly as its solo run (tests/test_agent_axis.py):
-- randomness: its collector's own `tf.random.Generator` draws its action and reset seeds (one small draw
-  per agent and use; TensorFlow has no random op that takes a batch of seeds), and its actions are sampled
-  from its rows of the logits with that seed by the same sampler as its solo run;
+- randomness: its collector's own `tf.random.Generator` stream gives its action and reset seeds, drawn for
+  all agents at once by :class:`tf_gae.rng.StackedGenerators` (TensorFlow has no random op that takes a
+  batch of seeds; one op per agent made XLA's compile grow with A), and its actions are its solo run's
+  Gumbel-max draws from its rows of the logits with that seed (box actions: its own TFP sampler);
 - its environments: rows k·B … (k+1)·B − 1 of the task's state, new episodes drawn from its own seed;
 - γ and λ: per-column vectors in GAE's recursion; the learning rate and the step count of its optimizer;
 - every mean (the losses, advantage normalisation, explained variance) over its own N = T·B samples;
@@ -23,8 +24,9 @@ What stays each agent's own, so that agent k trains exactly as its solo run (tes
 - the optimizer's update (PyTorch-style RMSprop or Keras's Adam, as the trainers have), written out here
   with per-agent learning rates, the arithmetic of :class:`~tf_gae.trainers.base.TorchStyleRMSprop` and
   `keras.optimizers.Adam`.
-The only difference from the solo runs is the order in which XLA adds up a batched matmul's and a
-reduction's terms: float32 rounding, ~1e-7 relative per update.
+The only difference from the solo runs is rounding: XLA fuses the batched program otherwise and adds some
+terms in another order. In float64 none of it reaches a progress row (tested: bit for bit); in float32 the
+rows agree to rounding, which training can carry further the longer it runs (continuous actions most).
 
 Which runs can share an axis (:func:`refusal`): A2C with the environment in the graph, the package's MLPs,
 and no running statistics (observation or reward normalisation), differing only in seed, γ, λ and learning
