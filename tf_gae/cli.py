@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--eval-episodes", type=int, default=0, help="deterministic evaluation episodes per agent (0 = none)")
     sweep.add_argument(
         "--one-by-one", action="store_true",
-        help="train A2C agents one after another, not side by side: slower, and each agent's rows are then its solo "
-        "run's bit for bit (side by side they agree to float32 rounding)",
+        help="train A2C agents one after another, not side by side: each agent's rows are then its solo run's bit "
+        "for bit (side by side they agree to float32 rounding)",
     )  # fmt: skip
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's newest checkpoint; prints the result as one JSON line")
