@@ -18,12 +18,11 @@ What stays each agent's own, so that agent k trains exactly as its solo run (tes
 - its environments: rows k·B … (k+1)·B − 1 of the task's state, new episodes drawn from its own seed;
 - γ and λ: per-column vectors in GAE's recursion; the learning rate and the step count of its optimizer;
 - every mean (the losses, advantage normalisation, explained variance) over its own N = T·B samples;
-- its gradient: the loss summed over agents has, with respect to agent k's slice of the stacked weights,
-  exactly agent k's gradient (the slices are disjoint); it is clipped by agent k's own global norm, and
-  the step is skipped for agent k alone when its loss or norm is not finite;
-- the optimizer's update (PyTorch-style RMSprop or Keras's Adam, as the trainers have), written out here
-  with per-agent learning rates, the arithmetic of :class:`~tf_gae.trainers.base.TorchStyleRMSprop` and
-  `keras.optimizers.Adam`.
+- its gradient step, `Learner.step` with `agent_axis=True`: the loss summed over agents has, with respect to
+  agent k's slice of the stacked weights, exactly agent k's gradient (the slices are disjoint); it is
+  clipped by agent k's own global norm, and the step is skipped for agent k alone when its loss or norm is
+  not finite; the optimizer is :class:`tf_gae.learner.StackedOptimizer`, each agent's RMSprop or Adam
+  written out with its own learning rate and step count.
 The only difference from the solo runs is rounding: XLA fuses the batched program otherwise and adds some
 terms in another order. In float64 none of it reaches a progress row (tested: bit for bit); in float32 the
 rows agree to rounding, which training can carry further the longer it runs (continuous actions most).
@@ -43,6 +42,7 @@ import keras  # noqa: E402
 from tf_gae.advantages import _gae_recursion, normalize_advantages
 from tf_gae.config import SWEEPABLE
 from tf_gae.envs.core import FunctionalEnv, as_seed
+from tf_gae.learner import Learner, StackedOptimizer
 from tf_gae.models import gumbel_max, policy_distribution
 from tf_gae.rng import StackedGenerators, unit_uniform
 from tf_gae.rollout import RolloutCollector, finished_episodes
@@ -81,9 +81,6 @@ class AgentsEnv(FunctionalEnv):
         self.env, self.num_agents, self.envs_per_agent = env, num_agents, envs_per_agent
         for name in ("id", "max_episode_steps", "physics_size", "observation_space", "action_space", "observation_size"):
             setattr(self, name, getattr(env, name))
-
-    def initial_physics(self, seed: tf.Tensor, num_envs: int | tf.Tensor) -> tf.Tensor:
-        return self.env.initial_physics(seed, num_envs)
 
     def dynamics(self, physics: tf.Tensor, action: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         return self.env.dynamics(physics, action)
@@ -205,67 +202,6 @@ class AgentsActorCritic:
         return self._rows_back(self.forward(self._agents_first(observations))[1])
 
 
-class _AgentsOptimizer:
-    """Every agent's optimizer on its slice of the stacked weights: the update its own optimizer computes,
-    with its own learning rate and step count, applied only for the agents whose step is finite."""
-
-    def __init__(self, optimizers: Sequence[Any], weights: Sequence[tf.Variable]) -> None:
-        template = optimizers[0]
-        self.rmsprop = isinstance(template, TorchStyleRMSprop)
-        self.template = template
-        self.slot_names = ("_velocities",) if self.rmsprop else ("_momentums", "_velocities")  # Keras's own lists
-        num_agents = len(optimizers)
-        self.weights = list(weights)
-        self.iterations = tf.Variable(tf.zeros([num_agents], tf.int64), trainable=False, name="agents_iterations")
-        self.learning_rate = tf.Variable(  # the optimizers' own type (float32, or float64 for float64 weights)
-            tf.zeros([num_agents], template.learning_rate.dtype), trainable=False, name="agents_learning_rate"
-        )
-        self.slots = {
-            name: [tf.Variable(tf.zeros_like(w), trainable=False, name=f"agents{name}_{i}") for i, w in enumerate(weights)]
-            for name in self.slot_names
-        }
-
-    def pairs(self, optimizer: Any) -> list[tuple[tf.Variable, Any]]:
-        """(stacked variable, agent's variable) for every optimizer variable, agent's side from `optimizer`."""
-        pairs = [(self.iterations, optimizer.iterations), (self.learning_rate, optimizer.learning_rate)]
-        for name in self.slot_names:
-            pairs += list(zip(self.slots[name], getattr(optimizer, name)))
-        return pairs
-
-    def apply(self, gradients: Sequence[tf.Tensor], applied: tf.Tensor) -> None:
-        """θ_k ← optimizer_k(θ_k, g_k) for the agents where `applied` [A] is true; the others keep everything."""
-        opt = self.template
-        dtype = self.weights[0].dtype  # the weights' float type, as Keras casts to in its update
-        learning_rate = tf.cast(self.learning_rate, dtype)  # [A]
-        local_step = tf.cast(self.iterations + 1, dtype)  # [A]: this step's count, as Keras's t
-        if not self.rmsprop:  # Adam's bias correction: α_k = lr_k √(1 − β₂^t) / (1 − β₁^t)
-            beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), local_step)
-            beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), local_step)
-            alpha = learning_rate * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)  # [A]
-        for i, (gradient, weight) in enumerate(zip(gradients, self.weights)):
-
-            def per_agent(x: tf.Tensor) -> tf.Tensor:  # [A] -> [A, 1, ...], against this weight
-                return tf.reshape(x, [-1] + [1] * (weight.shape.rank - 1))
-
-            keep = per_agent(applied)
-            if self.rmsprop:
-                velocity = self.slots["_velocities"][i]
-                # v ← ρ v + (1 − ρ) g²;  θ ← θ − lr g / (√v + ε)
-                new_velocity = opt.rho * velocity + (1 - opt.rho) * tf.square(gradient)
-                new_weight = weight - per_agent(learning_rate) * gradient / (tf.sqrt(new_velocity) + opt.epsilon)
-                velocity.assign(tf.where(keep, new_velocity, velocity))
-            else:
-                momentum, velocity = self.slots["_momentums"][i], self.slots["_velocities"][i]
-                # m ← m + (g − m)(1 − β₁);  v ← v + (g² − v)(1 − β₂);  θ ← θ − α m / (√v + ε)
-                new_momentum = momentum + (gradient - momentum) * (1 - opt.beta_1)
-                new_velocity = velocity + (tf.square(gradient) - velocity) * (1 - opt.beta_2)
-                new_weight = weight - (new_momentum * per_agent(alpha)) / (tf.sqrt(new_velocity) + opt.epsilon)
-                momentum.assign(tf.where(keep, new_momentum, momentum))
-                velocity.assign(tf.where(keep, new_velocity, velocity))
-            weight.assign(tf.where(keep, new_weight, weight))
-        self.iterations.assign_add(tf.cast(applied, tf.int64))
-
-
 class AgentAxis(Trainer):
     """A2C runs stacked along an agent axis and trained by one compiled program (module docstring).
 
@@ -288,7 +224,8 @@ class AgentAxis(Trainer):
             for name in ("gamma", "lam")
         }
         self.model = AgentsActorCritic([trainer.model for trainer in self.trainers], self.config.num_envs)
-        self.optimizer = _AgentsOptimizer([trainer.optimizer for trainer in self.trainers], self.model.weights)
+        self.optimizer = StackedOptimizer([trainer.optimizer for trainer in self.trainers], self.model.weights)
+        self.learner = Learner(self.model.weights, self.optimizer, max_grad_norm=self.config.max_grad_norm, agent_axis=True)
         self.env = AgentsEnv(first.env, num_agents, self.config.num_envs)
         self.collector = RolloutCollector(
             self.env, self.model, num_envs=num_agents * self.config.num_envs, num_steps=self.rollout_steps, seed=0
@@ -383,22 +320,15 @@ class AgentAxis(Trainer):
         per_agent = self.trainers[0]  # its loss formula, taken along each agent's row
         if config.normalize_advantages:
             advantages = normalize_advantages(advantages, axis=-1)  # over each agent's own samples
-        with tf.GradientTape() as tape:
-            outputs, predicted = self.model.forward(observations)  # [A, N, ...], [A, N]
+
+        def losses_of_agents(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+            outputs, predicted = self.model.forward(batch["observations"])  # [A, N, ...], [A, N]
             distribution = self.model.distribution_of(self.model.action_spec, outputs, self.model.log_std)
-            terms = (distribution.log_prob(actions), distribution.entropy(), predicted, advantages, returns)
-            loss, metrics = per_agent.loss_terms(*terms, axis=-1)  # [A] each: means over each agent's samples
-            total = tf.reduce_sum(loss)  # Σ_k L_k: its gradient in agent k's slice is ∇L_k
-        gradients = tape.gradient(total, self.model.weights)
-        # ‖g_k‖ over agent k's slices of every weight, as tf.linalg.global_norm: √(2 Σ_i ½ Σ g²)
-        half_squares = [tf.reduce_sum(tf.square(g), axis=list(range(1, g.shape.rank))) * 0.5 for g in gradients]
-        grad_norm = tf.sqrt(tf.reduce_sum(tf.stack(half_squares), axis=0) * 2.0)  # [A]
-        if config.max_grad_norm > 0:  # g_k ← g_k · min(1, c / ‖g_k‖), as tf.clip_by_global_norm
-            clip = tf.constant(config.max_grad_norm, dtype)
-            scale = clip * tf.minimum(1.0 / grad_norm, 1.0 / clip) + (grad_norm - grad_norm)  # [A]
-            gradients = [g * tf.reshape(scale, [-1] + [1] * (g.shape.rank - 1)) for g in gradients]
-        applied = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)  # never write NaN into the weights
-        self.optimizer.apply(gradients, applied)
+            log_probs, entropies = distribution.log_prob(batch["actions"]), distribution.entropy()
+            return per_agent.loss_terms(log_probs, entropies, predicted, batch["advantages"], batch["returns"], axis=-1)
+
+        batch = dict(observations=observations, actions=actions, advantages=advantages, returns=returns)
+        loss, metrics, grad_norm, _ = self.learner.step(losses_of_agents, batch)  # [A] each: one step per agent
         explained = explained_variance(values, returns, axis=-1)  # [A]
         return dict(loss=loss, **metrics, explained_variance=explained, grad_norm=grad_norm)
 

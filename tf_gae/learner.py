@@ -16,16 +16,22 @@ first axis, one per replica:
   and shards hold different numbers of valid tokens. Each replica's loss is scaled by its share n_r / N
   of the batch's N valid tokens and the gradients are summed: Σ_r (n_r/N) mean_r = mean over the batch.
 Statistics that need the whole batch (advantage normalisation) are taken by the caller before the step.
+
+With `agent_axis=True` (a sweep's agents stacked along the leading axis of every variable,
+:mod:`tf_gae.agent_axis`) the loss is one per agent, [A]; the step takes the gradient of their sum (in
+agent k's slice exactly ∇L_k), each agent's own norm ‖g_k‖, clips each agent by it, and applies a
+:class:`StackedOptimizer` only for the agents whose loss and norm are finite.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from tf_gae._tf import tf
+import keras  # noqa: E402  (after TensorFlow is imported quietly)
 from tf_gae.distribute import dense_gradients
 
-__all__ = ["Learner", "StepResult", "EpochsResult", "batch_gradients", "ascending_order"]
+__all__ = ["Learner", "StackedOptimizer", "TorchStyleRMSprop", "StepResult", "EpochsResult", "batch_gradients", "ascending_order"]
 
 Batch = dict[str, tf.Tensor]
 LossFn = Callable[[Batch], tuple[tf.Tensor, dict[str, tf.Tensor]]]
@@ -33,7 +39,7 @@ MinibatchStep = Callable[[Batch], tuple[dict[str, tf.Tensor], tf.Tensor]]
 
 
 class StepResult(NamedTuple):
-    loss: tf.Tensor  # the loss before the step, scalar
+    loss: tf.Tensor  # the loss before the step, scalar ([A] with an agent axis, and so each field)
     metrics: dict[str, tf.Tensor]  # what the loss function reported, reduced like the loss
     grad_norm: tf.Tensor  # ‖g‖ before clipping, scalar
     applied: tf.Tensor  # bool: the optimizer took the step
@@ -63,10 +69,13 @@ class Learner:
         reduction: str = "mean",
         weights_key: str | None = None,
         seed: int = 0,
+        agent_axis: bool = False,
     ) -> None:
         """`variables`: what the step trains (the optimizer must be built for them). `reduction` "mean"
         or "token_sum" (module docstring); "token_sum" needs `weights_key`, the batch entry holding the mask.
-        `seed` seeds `generator`, the minibatch shuffles' tf.random.Generator (checkpoint it to resume)."""
+        `seed` seeds `generator`, the minibatch shuffles' tf.random.Generator (checkpoint it to resume).
+        `agent_axis`: every variable's leading axis is an agent's (module docstring); `optimizer` is then a
+        :class:`StackedOptimizer`."""
         if reduction not in ("mean", "token_sum"):
             raise ValueError(f"reduction must be 'mean' or 'token_sum', got {reduction!r}")
         if reduction == "token_sum" and weights_key is None:
@@ -79,6 +88,7 @@ class Learner:
         self.strategy = strategy
         self.reduction = reduction
         self.weights_key = weights_key
+        self.agent_axis = agent_axis
         # Its own stream: (seed, 1) never meets a collector's Generator.from_seed(seed) stream.
         self.generator = tf.random.Generator.from_seed([seed, 1])
 
@@ -91,12 +101,20 @@ class Learner:
         else:
             reduce_op = tf.distribute.ReduceOp.MEAN
         gradients, loss, metrics = batch_gradients(loss_fn, batch, self.variables, self.strategy, reduce_op)
-        grad_norm = tf.linalg.global_norm(gradients)  # ‖g‖
-        if self.max_grad_norm > 0:  # g ← g · min(1, c / ‖g‖)
-            gradients, _ = tf.clip_by_global_norm(gradients, self.max_grad_norm, use_norm=grad_norm)
+        if self.agent_axis:  # ‖g_k‖ and g_k ← g_k · min(1, c / ‖g_k‖) for each agent k
+            grad_norm = agents_global_norms(gradients)
+            if self.max_grad_norm > 0:
+                gradients = clip_agents_by_norms(gradients, self.max_grad_norm, grad_norm)
+        else:
+            grad_norm = tf.linalg.global_norm(gradients)  # ‖g‖
+            if self.max_grad_norm > 0:  # g ← g · min(1, c / ‖g‖)
+                gradients, _ = tf.clip_by_global_norm(gradients, self.max_grad_norm, use_norm=grad_norm)
         applied = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)  # never write NaN into the weights
         if apply is not None:
             applied = applied & apply(metrics)
+        if self.agent_axis:  # θ_k ← optimizer_k(θ_k, g_k) where applied_k
+            self.optimizer.apply(gradients, applied)
+            return StepResult(loss, metrics, grad_norm, applied)
 
         pairs = list(zip(gradients, self.variables))
 
@@ -172,6 +190,111 @@ class Learner:
             return loss * share, {name: value * share for name, value in metrics.items()}
 
         return share_of_token_mean
+
+
+
+class TorchStyleRMSprop(keras.optimizers.RMSprop):
+    """RMSprop with ε outside the root, as PyTorch (and so SB3's A2C): θ −= lr·g / (√v + ε).
+
+        v ← ρ v + (1 − ρ) g²
+
+    Keras's own RMSprop divides by √(v + ε), which no choice of ε reproduces: its steps are up to √2
+    larger where √v ≈ ε, the regime most hidden-layer weights of a small A2C network sit in early on.
+    With it, our A2C took the same steps as SB3's to float32 rounding over 50 updates and learned
+    CartPole as well; with Keras's form it learned clearly worse (README, agents benchmark).
+    Momentum and centering are not supported (A2C uses neither).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.momentum or self.centered:
+            raise ValueError("TorchStyleRMSprop supports neither momentum nor centered; use keras.optimizers.RMSprop")
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = keras.ops.cast(learning_rate, variable.dtype)
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        # v ← ρ v + (1 − ρ) g²
+        self.assign(velocity, self.rho * velocity + (1 - self.rho) * keras.ops.square(gradient))
+        # θ ← θ − lr g / (√v + ε)
+        self.assign_sub(variable, learning_rate * gradient / (keras.ops.sqrt(velocity) + self.epsilon))
+
+
+def agents_global_norms(gradients: Sequence[tf.Tensor]) -> tf.Tensor:
+    """[A]: ‖g_k‖ over agent k's slices (leading axis) of every gradient, computed as tf.linalg.global_norm
+    computes one norm: √(2 Σ_i ½ Σ g²)."""
+    half_squares = [tf.reduce_sum(tf.square(g), axis=list(range(1, g.shape.rank))) * 0.5 for g in gradients]
+    return tf.sqrt(tf.reduce_sum(tf.stack(half_squares), axis=0) * 2.0)
+
+
+def clip_agents_by_norms(gradients: Sequence[tf.Tensor], clip_norm: float, norms: tf.Tensor) -> list[tf.Tensor]:
+    """g_k ← g_k · min(1, c / ‖g_k‖) for each agent k, as tf.clip_by_global_norm scales (NaN norms give NaN)."""
+    clip = tf.constant(clip_norm, norms.dtype)
+    scale = clip * tf.minimum(1.0 / norms, 1.0 / clip) + (norms - norms)  # [A]
+    return [g * tf.reshape(scale, [-1] + [1] * (g.shape.rank - 1)) for g in gradients]
+
+
+class StackedOptimizer:
+    """A agents' optimizers (each PyTorch-style RMSprop or Keras's Adam, as the trainers make them) on
+    weights stacked along a leading agent axis: the update each agent's own optimizer computes, written out
+    with its own learning rate and step count, applied only for the agents whose step goes on. The
+    optimizer of :class:`Learner` with `agent_axis=True` (tf_gae.agent_axis)."""
+
+    def __init__(self, optimizers: Sequence[Any], weights: Sequence[tf.Variable]) -> None:
+        template = optimizers[0]
+        self.rmsprop = isinstance(template, TorchStyleRMSprop)
+        self.template = template
+        self.slot_names = ("_velocities",) if self.rmsprop else ("_momentums", "_velocities")  # Keras's own lists
+        num_agents = len(optimizers)
+        self.weights = list(weights)
+        self.iterations = tf.Variable(tf.zeros([num_agents], tf.int64), trainable=False, name="agents_iterations")
+        self.learning_rate = tf.Variable(  # the optimizers' own type (float32, or float64 for float64 weights)
+            tf.zeros([num_agents], template.learning_rate.dtype), trainable=False, name="agents_learning_rate"
+        )
+        self.slots = {
+            name: [tf.Variable(tf.zeros_like(w), trainable=False, name=f"agents{name}_{i}") for i, w in enumerate(weights)]
+            for name in self.slot_names
+        }
+
+    def pairs(self, optimizer: Any) -> list[tuple[tf.Variable, Any]]:
+        """(stacked variable, agent's variable) for every optimizer variable, agent's side from `optimizer`."""
+        pairs = [(self.iterations, optimizer.iterations), (self.learning_rate, optimizer.learning_rate)]
+        for name in self.slot_names:
+            pairs += list(zip(self.slots[name], getattr(optimizer, name)))
+        return pairs
+
+    def apply(self, gradients: Sequence[tf.Tensor], applied: tf.Tensor) -> None:
+        """θ_k ← optimizer_k(θ_k, g_k) for the agents where `applied` [A] is true; the others keep everything."""
+        opt = self.template
+        dtype = self.weights[0].dtype  # the weights' float type, as Keras casts to in its update
+        learning_rate = tf.cast(self.learning_rate, dtype)  # [A]
+        local_step = tf.cast(self.iterations + 1, dtype)  # [A]: this step's count, as Keras's t
+        if not self.rmsprop:  # Adam's bias correction: α_k = lr_k √(1 − β₂^t) / (1 − β₁^t)
+            beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), local_step)
+            beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), local_step)
+            alpha = learning_rate * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)  # [A]
+        for i, (gradient, weight) in enumerate(zip(gradients, self.weights)):
+
+            def per_agent(x: tf.Tensor) -> tf.Tensor:  # [A] -> [A, 1, ...], against this weight
+                return tf.reshape(x, [-1] + [1] * (weight.shape.rank - 1))
+
+            keep = per_agent(applied)
+            if self.rmsprop:
+                velocity = self.slots["_velocities"][i]
+                # v ← ρ v + (1 − ρ) g²;  θ ← θ − lr g / (√v + ε)
+                new_velocity = opt.rho * velocity + (1 - opt.rho) * tf.square(gradient)
+                new_weight = weight - per_agent(learning_rate) * gradient / (tf.sqrt(new_velocity) + opt.epsilon)
+                velocity.assign(tf.where(keep, new_velocity, velocity))
+            else:
+                momentum, velocity = self.slots["_momentums"][i], self.slots["_velocities"][i]
+                # m ← m + (g − m)(1 − β₁);  v ← v + (g² − v)(1 − β₂);  θ ← θ − α m / (√v + ε)
+                new_momentum = momentum + (gradient - momentum) * (1 - opt.beta_1)
+                new_velocity = velocity + (tf.square(gradient) - velocity) * (1 - opt.beta_2)
+                new_weight = weight - (new_momentum * per_agent(alpha)) / (tf.sqrt(new_velocity) + opt.epsilon)
+                momentum.assign(tf.where(keep, new_momentum, momentum))
+                velocity.assign(tf.where(keep, new_velocity, velocity))
+            weight.assign(tf.where(keep, new_weight, weight))
+        self.iterations.assign_add(tf.cast(applied, tf.int64))
 
 
 COUNTING_SORT_MAX = 1024

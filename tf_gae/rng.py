@@ -19,6 +19,7 @@ integer ops it takes a batch of keys, and it reproduces TensorFlow's own streams
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from tf_gae._tf import tf
@@ -99,10 +100,7 @@ def unit_uniform(shape: object, seed: tf.Tensor, *, open_interval: bool = False)
     seed = tf.convert_to_tensor(seed)
     if seed.shape.rank == 2:
         static = [int(size) for size in tf.get_static_value(tf.convert_to_tensor(shape))]
-        count = 1
-        for size in static:
-            count *= size
-        bits = tf.reshape(philox_bits(seed, count), [-1, *static])
+        bits = tf.reshape(philox_bits(seed, math.prod(static)), [-1, *static])
     else:
         bits = tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype=tf.uint64, alg="philox")
     whole = tf.cast(tf.bitwise.right_shift(bits, tf.constant(11, tf.uint64)), tf.float64)  # [0, 2⁵³)
@@ -133,9 +131,7 @@ class StackedGenerators:
 
     def uniform_full_int(self, shape: Sequence[int], dtype: tf.DType = tf.int32) -> tf.Tensor:
         """[A, *shape] int32: row a is generator a's `uniform_full_int(shape, dtype=tf.int32)`."""
-        count = 1
-        for size in shape:
-            count *= int(size)
+        count = math.prod(int(size) for size in shape)
         if dtype != tf.int32 or count > 4:
             raise ValueError("StackedGenerators draws at most 4 int32s at a time (one Philox call)")
         state = self.state.read_value()  # [A, 3]

@@ -316,8 +316,8 @@ def _train_side_by_side(
     """Every agent at once along an agent axis (:class:`tf_gae.agent_axis.AgentAxis`), each writing its own
     run directory as `tf_gae.train` would; an agent's wall time is its share of the whole."""
     from tf_gae.agent_axis import AgentAxis
-    from tf_gae.api import Agent, ProgressBar, TrainingInterrupted, _create_run, _finish_run, _interrupt_between_chunks
-    from tf_gae.api import _Recording
+    from tf_gae.api import (Agent, ProgressBar, TrainingInterrupted, _create_run, _finish_run,
+                            _interrupt_between_chunks, _Recording)  # fmt: skip
 
     started = time.perf_counter()
     axis = AgentAxis(trainers)

@@ -28,7 +28,7 @@ from tf_gae.advantages import gae, normalize_advantages
 from tf_gae.config import SWEEPABLE, ConfigError, TrainerConfig, flag_name
 from tf_gae import losses
 from tf_gae.distribute import check_even_split
-from tf_gae.learner import Learner
+from tf_gae.learner import Learner, TorchStyleRMSprop
 from tf_gae.models import action_spec_from_space, build_actor_critic
 import tf_gae.envs
 from tf_gae.envs.adapter import GymnasiumEnv
@@ -103,33 +103,6 @@ def check_environment(env_id: str) -> tuple[gym.Space, gym.Space]:
         )
     action_spec_from_space(action_space)  # raises for unsupported action spaces
     return observation_space, action_space
-
-
-class TorchStyleRMSprop(keras.optimizers.RMSprop):
-    """RMSprop with ε outside the root, as PyTorch (and so SB3's A2C): θ −= lr·g / (√v + ε).
-
-        v ← ρ v + (1 − ρ) g²
-
-    Keras's own RMSprop divides by √(v + ε), which no choice of ε reproduces: its steps are up to √2
-    larger where √v ≈ ε, the regime most hidden-layer weights of a small A2C network sit in early on.
-    With it, our A2C took the same steps as SB3's to float32 rounding over 50 updates and learned
-    CartPole as well; with Keras's form it learned clearly worse (README, agents benchmark).
-    Momentum and centering are not supported (A2C uses neither).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.momentum or self.centered:
-            raise ValueError("TorchStyleRMSprop supports neither momentum nor centered; use keras.optimizers.RMSprop")
-
-    def update_step(self, gradient, variable, learning_rate):
-        learning_rate = keras.ops.cast(learning_rate, variable.dtype)
-        gradient = keras.ops.cast(gradient, variable.dtype)
-        velocity = self._velocities[self._get_variable_index(variable)]
-        # v ← ρ v + (1 − ρ) g²
-        self.assign(velocity, self.rho * velocity + (1 - self.rho) * keras.ops.square(gradient))
-        # θ ← θ − lr g / (√v + ε)
-        self.assign_sub(variable, learning_rate * gradient / (keras.ops.sqrt(velocity) + self.epsilon))
 
 
 def build_model(config: TrainerConfig, network: Any = None) -> Any:
