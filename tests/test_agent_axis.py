@@ -172,3 +172,19 @@ def test_reductions_along_an_axis_are_each_rows_own():
     loss, parts = trainer.loss_terms(x, tf.abs(y), z, y, x, axis=-1)
     alone = [trainer.loss_terms(x[k], tf.abs(y[k]), z[k], y[k], x[k]) for k in range(4)]
     np.testing.assert_allclose(loss.numpy(), [l.numpy() for l, _ in alone], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("env_id, agents", [("CartPole-v1", 3), ("Pendulum-v1", 2)])
+def test_stacked_agents_are_evaluated_each_as_its_own_policy(env_id, agents):
+    """InGraphEvaluator on the stacked model: agent k's returns are those of its own model evaluated alone on
+    the same episodes (float64 models: the policies' modes agree exactly, so every return does)."""
+    from tf_gae.evaluation import InGraphEvaluator
+
+    trainer_class = ALGORITHMS["a2c"][1]
+    with models_computing_in("float64"):
+        trainers = [trainer_class(config) for config in _configs(env_id, agents=agents, total_steps=800)]
+        axis = AgentAxis(trainers)
+    together = InGraphEvaluator(axis.model, env_id, episodes=4, seed=10_000)()  # [A, 4]
+    alone = np.stack([InGraphEvaluator(t.model, env_id, episodes=4, seed=10_000)() for t in trainers])
+    assert together.shape == (agents, 4) and (together == alone).all(), (together, alone)
+    assert len({tuple(row) for row in alone}) == agents  # different policies: the test tells agents apart

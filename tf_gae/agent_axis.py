@@ -197,6 +197,15 @@ class AgentsActorCritic:
         outputs, values = self.forward(self._agents_first(observations))
         return _AgentsPolicy(self.action_spec, outputs, self.log_std), self._rows_back(values)
 
+    def mode(self, observations: tf.Tensor) -> tf.Tensor:
+        """Each agent's deterministic action for observations [A·E, obs_dim] (agent k's E rows together), as
+        ActorCritic.mode: argmax of the logits [A·E], or the mean [A·E, act_dim]."""
+        rows = tf.reshape(tf.cast(observations, self.compute_dtype), [self.num_agents, -1, self.observation_size])
+        outputs = self.forward(rows)[0]  # [A, E, n or d]
+        if self.action_spec.is_discrete:
+            return tf.reshape(tf.argmax(outputs, axis=-1, output_type=tf.int32), [-1])
+        return tf.reshape(outputs, [-1, outputs.shape[-1]])
+
     def value(self, observations: tf.Tensor) -> tf.Tensor:
         """V(s) of observations [S·A·B, obs_dim] (S steps of the collector's rows)."""
         return self._rows_back(self.forward(self._agents_first(observations))[1])
