@@ -28,9 +28,11 @@ deterministic evaluation at fixed budgets, median and interquartile range, and t
      The paper found intermediate λ, about 0.92–0.98, best.
 
 The runs of one algorithm on one task (every seed and every λ) go through one compiled program, as
-tf_gae.sweep's agents do: each run's fresh state is loaded into a host trainer and trained there. The
-groups go to `--workers` processes (default: one per core) and each finished group is cached as JSON
-under `--cache`, so an interrupted study resumes where it stopped.
+tf_gae.sweep's agents do: A2C's 140 runs per task side by side along an agent axis (tf_gae.agent_axis:
+one batched program trains and evaluates them all), PPO's and REINFORCE's one after another, each run's
+fresh state loaded into a host trainer and trained there. The groups go to `--workers` processes
+(default: one per core) and each finished group is cached as JSON under `--cache`, so an interrupted
+study resumes where it stopped.
 
 References: Schulman, Moritz, Levine, Jordan, Abbeel, "High-Dimensional Continuous Control Using
 Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (§6.3.1, Fig. 2: cart-pole); Mnih et al. 2016
@@ -153,6 +155,12 @@ class Job:
     def key(self) -> str:
         return f"{self.algo}_{self.task.env_id}_lam{self.lam_text}_seed{self.seed}{self.protocol}"
 
+    @property
+    def side_by_side(self) -> bool:
+        """Whether its group trains along an agent axis (tf_gae.agent_axis takes A2C; the others train one
+        after another through one program)."""
+        return self.algo == "a2c"
+
 
 def study_jobs(tasks: Sequence[Task], seeds: Sequence[int], lambdas: Sequence[float]) -> list[Job]:
     """The λ sweep (A2C) and the REINFORCE and PPO runs, longest first (so the pool ends evenly)."""
@@ -199,15 +207,65 @@ def group_key(jobs: Sequence[Job]) -> str:
     lams = "-".join(sorted({job.lam_text for job in jobs}))
     seeds = sorted({job.seed for job in jobs})
     seed_text = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else "-".join(map(str, seeds))
-    return f"{first.algo}_{first.task.env_id}_lam{lams}_seeds{seed_text}{first.protocol}_ingraph-eval"
+    way = "_agent-axis" if first.side_by_side else ""
+    return f"{first.algo}_{first.task.env_id}_lam{lams}_seeds{seed_text}{first.protocol}_ingraph-eval{way}"
 
 
 def run_group(jobs: Sequence[Job]) -> dict[str, Any]:
-    """Train every job of a group through one host trainer (:func:`study_groups`): each job's freshly made
-    trainer state is loaded into the host, trained there, so the program compiles once per group. After
-    every progress row (and at step 0) the policy's mode is evaluated on `eval_episodes` episodes with the
-    task in the graph (tf_gae.evaluation.InGraphEvaluator, start states from EVAL_SEED). Returns
-    {"results": one dict per job: its evaluation curve, training rows and seconds}."""
+    """Train every job of a group (:func:`study_groups`) through one compiled program, each from its own
+    trainer's fresh state (its solo run's start): A2C's side by side along an agent axis
+    (tf_gae.agent_axis.AgentAxis), the others one after another in a host trainer. After every progress row
+    (and at step 0) the policy's mode is evaluated on `eval_episodes` episodes with the task in the graph
+    (tf_gae.evaluation.InGraphEvaluator, start states from EVAL_SEED; every agent of an axis at once).
+    Returns {"results": one dict per job: its evaluation curve, training rows and seconds}."""
+    trainers = [_trainer(job) for job in jobs]
+    try:
+        run = _run_side_by_side if jobs[0].side_by_side else _run_one_by_one
+        return dict(results=run(jobs, trainers))
+    finally:
+        for trainer in trainers:
+            trainer.close()
+
+
+def _run_side_by_side(jobs: Sequence[Job], trainers: Sequence[Any]) -> list[dict[str, Any]]:
+    from tf_gae.agent_axis import AgentAxis
+    from tf_gae.evaluation import InGraphEvaluator
+
+    task = jobs[0].task
+    started = time.perf_counter()
+    axis = AgentAxis(trainers)
+    evaluator = InGraphEvaluator(axis.model, task.env_id, task.eval_episodes, EVAL_SEED)
+    curves: list[list[float]] = [[] for _ in jobs]
+    rows: list[list[dict[str, float]]] = [[] for _ in jobs]
+    steps: list[int] = []
+    eval_seconds = 0.0
+
+    def evaluate(env_steps: int) -> None:  # every agent at once: A2C's agents reach each row together
+        nonlocal eval_seconds
+        start = time.perf_counter()
+        steps.append(env_steps)
+        for curve, value in zip(curves, evaluator().mean(axis=1)):
+            curve.append(float(value))
+        eval_seconds += time.perf_counter() - start
+        if len(steps) % 5 == 0 and env_steps < task.budget:  # progress of a long group (from its worker)
+            print(f"    ({jobs[0].algo} {task.env_id}: {len(jobs)} runs side by side at {env_steps:,} of "
+                  f"{task.budget:,} env steps, {time.perf_counter() - started:.0f} s)", flush=True)
+
+    def on_row(index: int, row: dict[str, float]) -> None:
+        rows[index].append({name: float(value) for name, value in row.items()})
+        if index == 0:
+            evaluate(int(row["env_steps"]))
+
+    evaluate(0)
+    axis.train(on_row=on_row)
+    share = (time.perf_counter() - started - eval_seconds) / len(jobs)
+    return [
+        _result(job, float(trainer.config.lam), steps, curve, agent_rows, share, eval_seconds / len(jobs))
+        for job, trainer, curve, agent_rows in zip(jobs, trainers, curves, rows)
+    ]
+
+
+def _run_one_by_one(jobs: Sequence[Job], trainers: Sequence[Any]) -> list[dict[str, Any]]:
     from tf_gae.evaluation import InGraphEvaluator
 
     task = jobs[0].task
@@ -216,21 +274,19 @@ def run_group(jobs: Sequence[Job]) -> dict[str, Any]:
     evaluator = InGraphEvaluator(host.model, task.env_id, task.eval_episodes, EVAL_SEED)
     results = []
     try:
-        for job in jobs:
-            results.append(_run_on_host(job, host, evaluator))
+        for job, own in zip(jobs, trainers):
+            results.append(_run_on_host(job, own, host, evaluator))
             if len(results) % 20 == 0 and len(results) < len(jobs):  # progress of a long group (from its worker)
                 print(f"    ({jobs[0].algo} {task.env_id}: {len(results)}/{len(jobs)} runs, "
                       f"{time.perf_counter() - started:.0f} s)", flush=True)
-        return dict(results=results)
+        return results
     finally:
         host.close()
 
 
-def _run_on_host(job: Job, host: Any, evaluator: Any) -> dict[str, Any]:
+def _run_on_host(job: Job, own: Any, host: Any, evaluator: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    own = _trainer(job)  # the job's initial state, as its solo run would start
-    host.load_state(own)
-    own.close()
+    host.load_state(own)  # the job's initial state, as its solo run would start
     steps: list[int] = []
     returns: list[float] = []
     rows: list[dict[str, float]] = []
@@ -249,21 +305,16 @@ def _run_on_host(job: Job, host: Any, evaluator: Any) -> dict[str, Any]:
 
     evaluate(0)
     host.train(on_row=on_row)
-    lam = float(host.config.lam)
+    train_seconds = time.perf_counter() - started - eval_seconds
+    return _result(job, float(host.config.lam), steps, returns, rows, train_seconds, eval_seconds)
+
+
+def _result(job: Job, lam: float, steps: Sequence[int], returns: Sequence[float], rows: list[dict[str, float]],
+            train_seconds: float, eval_seconds: float) -> dict[str, Any]:  # fmt: skip
     grid = list(range(0, job.task.budget + 1, job.task.eval_every))
     steps, returns = on_grid(steps, returns, grid)  # whole episodes (REINFORCE) pass each point by < a batch
-    return dict(
-        key=job.key,
-        algo=job.algo,
-        env_id=job.task.env_id,
-        seed=job.seed,
-        lam=lam,
-        steps=steps,
-        returns=returns,
-        rows=rows,
-        train_seconds=time.perf_counter() - started - eval_seconds,
-        eval_seconds=eval_seconds,
-    )
+    return dict(key=job.key, algo=job.algo, env_id=job.task.env_id, seed=job.seed, lam=lam, steps=steps,
+                returns=returns, rows=rows, train_seconds=train_seconds, eval_seconds=eval_seconds)  # fmt: skip
 
 
 def on_grid(steps: Sequence[int], returns: Sequence[float], grid: Sequence[int]) -> tuple[list[int], list[float]]:

@@ -202,6 +202,8 @@ def test_quick_runs_are_evaluated_where_they_say(quick):
     groups = [json.loads(path.read_text()) for path in sorted((out / "cache").glob("*.json"))
               if not path.name.startswith("paper_")]
     assert len(groups) == len(ch5.QUICK_TASKS) * 3  # one compiled program per algorithm and task
+    side_by_side = sorted(path.name for path in (out / "cache").glob("*_agent-axis.json"))
+    assert side_by_side == sorted(path.name for path in (out / "cache").glob("a2c_*.json")) != []  # A2C's on an axis
     results = [result for group in groups for result in group["results"]]
     assert len(results) == len(ch5.QUICK_TASKS) * 2 * (2 + len(ch5.QUICK_LAMBDAS))
     for result in results:
