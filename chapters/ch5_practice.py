@@ -1,7 +1,7 @@
 """Chapter 5 — the article's TensorFlow project, done right (the article's section 5).
 
 Run it:  python -m chapters.ch5_practice [--quick] [--out DIR] [--seed S] [--workers N] [--cache DIR]
-README figures:  python -m chapters.ch5_practice --out docs/figures      (the full study, about 18 min on 2 cores)
+README figures:  python -m chapters.ch5_practice --out docs/figures      (about 4 + 7 min on 2 cores)
 
 The article's section 5 promises a TensorFlow project and shows code that does not run. This chapter is
 that project, on the library's trainers, measured the way the field measures agents: several seeds,
