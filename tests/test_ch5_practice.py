@@ -67,7 +67,8 @@ def test_a_group_is_one_algorithm_on_one_task_with_every_seed_and_lambda():
     assert all(len({(job.algo, job.task.env_id) for job in group}) == 1 for group in groups)
     assert sorted(job.key for group in groups for job in group) == sorted(job.key for job in jobs)
     keys = [ch5.group_key(g) for g in groups]
-    assert len(set(keys)) == 3 and "lam0-1_seeds0-1" in keys[0] and keys[0].endswith("_ingraph-eval")
+    assert len(set(keys)) == 3 and "lam0-1_seeds0-1" in keys[0] and keys[0].endswith("_ingraph-eval_agent-axis")
+    assert [key.endswith("_ingraph-eval") for key in keys[1:]] == [True, True]  # PPO and REINFORCE one by one
 
 
 def _result(algo, lam, seed, returns, env_id="CartPole-v1", steps=(0, 100, 200, 300)):
