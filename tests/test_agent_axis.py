@@ -23,7 +23,7 @@ from tf_gae.api import make_config
 from tf_gae.envs import make
 from tf_gae.envs.core import uniform
 from tf_gae.models import models_computing_in
-from tf_gae.rng import StackedGenerators, philox_bits
+from tf_gae.rng import StackedGenerators, philox_bits, xla_uniform_float32
 from tf_gae.trainers import ALGORITHMS
 
 
@@ -38,6 +38,16 @@ def test_philox_bits_are_tensorflows_stateless_uniform_for_every_seed():
         assert (philox_bits(seeds, count).numpy() == expected).all()
         compiled = tf.function(lambda s, n=count: philox_bits(s, n), jit_compile=True)
         assert (compiled(seeds).numpy() == expected).all()
+
+
+def test_xla_uniform_float32_is_what_xla_draws_for_every_seed():
+    rng = np.random.default_rng(1)
+    seeds = tf.constant(rng.integers(-(2**31), 2**31, size=(6, 2)), tf.int32)  # negative words included
+    xla = tf.function(lambda seed: tf.random.stateless_uniform([301], seed), jit_compile=True)
+    together = tf.function(lambda s: xla_uniform_float32(s, 301), jit_compile=True)(seeds).numpy()
+    assert (together == tf.function(lambda s: xla_uniform_float32(s, 301))(seeds).numpy()).all()  # XLA or not
+    for k in range(6):
+        assert (together[k] == xla(seeds[k]).numpy()).all(), k
 
 
 def test_stacked_generators_continue_each_generators_own_stream():
@@ -69,8 +79,8 @@ def test_keys_per_agent_draw_what_each_key_draws_alone():
 SETTINGS = [(0, 0.95, 0.99, 1e-3), (1, 0.5, 0.9, 3e-3), (2, 1.0, 0.99, 1e-3)]  # seed, λ, γ, learning rate
 
 
-def _configs(env_id, agents=len(SETTINGS), **shared):
-    return [make_config("a2c", dict(env_id=env_id, seed=seed, lam=lam, gamma=gamma, learning_rate=rate, **shared))
+def _configs(env_id, agents=len(SETTINGS), algo="a2c", **shared):
+    return [make_config(algo, dict(env_id=env_id, seed=seed, lam=lam, gamma=gamma, learning_rate=rate, **shared))
             for seed, lam, gamma, rate in SETTINGS[:agents]]  # fmt: skip
 
 
@@ -86,11 +96,15 @@ def _same_row(a, b):
     [  # three agents differing in seed, λ, γ and learning rate; two for the second task (the costs are compiles)
         ("CartPole-v1", dict(optimizer="adam", normalize_advantages=True, entropy_coef=0.01)),
         ("Acrobot-v1", dict(optimizer="rmsprop", n_steps=5, max_grad_norm=0.5, agents=2)),
+        # PPO: each agent's own shuffles, minibatch epochs and KL early stop (a limit low enough that the
+        # agents stop after different numbers of minibatch steps), annealed learning rate per agent
+        ("CartPole-v1", dict(algo="ppo", n_steps=16, minibatch_size=32, n_epochs=4, target_kl=0.002)),
     ],
+    ids=["a2c-CartPole", "a2c-Acrobot", "ppo-CartPole"],
 )
 def test_agent_k_of_the_axis_is_its_solo_run_bit_for_bit_in_float64(env_id, shared):
-    shared = dict(shared, total_steps=1_280, log_every_steps=320)
-    trainer_class = ALGORITHMS["a2c"][1]
+    shared = dict(dict(total_steps=1_280, log_every_steps=320), **shared)
+    trainer_class = ALGORITHMS[shared.get("algo", "a2c")][1]
     with models_computing_in("float64"):
         solo_rows, solo_trainers = [], []
         for config in _configs(env_id, **shared):
@@ -110,6 +124,8 @@ def test_agent_k_of_the_axis_is_its_solo_run_bit_for_bit_in_float64(env_id, shar
         for mine, theirs in zip(trainers[k].state_variables(), solo_trainers[k].state_variables()):
             assert (np.asarray(mine.numpy()) == np.asarray(theirs.numpy())).all(), mine.name
     assert axis_rows[0] != axis_rows[1]  # and the agents are different runs
+    if "epochs" in axis_rows[0][0]:  # PPO: the KL stop ended the agents' epochs at different points
+        assert len({tuple(row["epochs"] for row in rows) for rows in axis_rows}) > 1, axis_rows
 
 
 def test_box_actions_are_sampled_by_each_agents_own_policy():
@@ -134,7 +150,11 @@ def test_runs_that_cannot_share_an_axis_are_refused_with_the_reason():
     small = dict(env_id="CartPole-v1", total_steps=800)
     trainer_class = ALGORITHMS["a2c"][1]
     ppo = [ALGORITHMS["ppo"][1](make_config("ppo", dict(small, seed=seed))) for seed in (0, 1)]
-    assert "the agent axis is A2C's, not ppo's" in refusal(ppo)
+    assert refusal(ppo) is None
+    reinforce = [ALGORITHMS["reinforce"][1](make_config("reinforce", dict(small, seed=seed))) for seed in (0, 1)]
+    assert "the agent axis is A2C's and PPO's, not reinforce's" in refusal(reinforce)
+    uneven = [ALGORITHMS["ppo"][1](make_config("ppo", dict(small, seed=0, minibatch_size=100)))]
+    assert "minibatch_size to divide" in refusal(uneven)
     normalised = [trainer_class(make_config("a2c", dict(small, seed=0, normalize_observations=True)))]
     assert "running observation or reward statistics" in refusal(normalised)
     mixed = [trainer_class(make_config("a2c", dict(small, seed=0))), trainer_class(make_config("a2c", dict(small, seed=1, n_steps=4)))]

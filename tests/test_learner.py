@@ -208,11 +208,16 @@ def test_ascending_order_is_argsorts_answer_ties_included(size, levels):
     values, whose 2^23 levels make a tie likely in a few hundred draws."""
     from tf_gae.learner import ascending_order
 
+    compiled = tf.function(ascending_order, jit_compile=True)
+    rows = []
     for seed in range(3):
         values = tf.floor(tf.random.stateless_uniform([size], seed=[seed, size]) * levels) / levels
-        compiled = tf.function(ascending_order, jit_compile=True)
+        rows.append(values)
         expected = tf.argsort(values).numpy()  # TensorFlow's own kernel, not XLA's
         np.testing.assert_array_equal(compiled(values).numpy(), expected)
         if size > 1:  # the answer is a permutation that sorts, equal values in index order
             ordered = values.numpy()[expected]
             assert np.all((ordered[1:] > ordered[:-1]) | ((ordered[1:] == ordered[:-1]) & (expected[1:] > expected[:-1])))
+    # rows side by side (a sweep's agents, [A, N]): each row's own order
+    together = compiled(tf.stack(rows)).numpy()
+    np.testing.assert_array_equal(together, np.stack([tf.argsort(values).numpy() for values in rows]))

@@ -1,4 +1,5 @@
-"""Agents along an axis: A independent A2C runs trained by one program whose tensors carry the agents first.
+"""Agents along an axis: A independent A2C or PPO runs trained by one program whose tensors carry the agents
+first.
 
     trainers = [A2CTrainer(config) for config in configs]   # each holds its run's initial state
     axis = AgentAxis(trainers)                               # the runs, stacked: weights [A, in, out], ...
@@ -27,9 +28,16 @@ The only difference from the solo runs is rounding: XLA fuses the batched progra
 terms in another order. In float64 none of it reaches a progress row (tested: bit for bit); in float32 the
 rows agree to rounding, which training can carry further the longer it runs (continuous actions most).
 
-Which runs can share an axis (:func:`refusal`): A2C with the environment in the graph, the package's MLPs,
-and no running statistics (observation or reward normalisation), differing only in seed, γ, λ and learning
-rate. `tf_gae.sweep` trains other sweeps one agent after another through one program.
+PPO's update is its own per agent too: its shuffles (the numbers its solo XLA program draws), its minibatch
+epochs, its advantages normalised over its own minibatch, its annealed learning rate and its KL early stop;
+an agent that stops keeps its weights, optimizer and shuffle stream while the others go on
+(`Learner.minibatch_epochs` with the agent axis).
+
+Which runs can share an axis (:func:`refusal`): A2C, or PPO whose minibatch size divides its rollout, with
+the environment in the graph, the package's MLPs, and no running statistics (observation or reward
+normalisation), differing only in seed, γ, λ and learning rate. `tf_gae.sweep` trains other sweeps one agent
+after another through one program. (Whole episodes, REINFORCE's, were tried on an axis and were slower:
+docs/design.md.)
 """
 
 from __future__ import annotations
@@ -55,8 +63,10 @@ def refusal(trainers: Sequence[Trainer]) -> str | None:
     """Why these runs cannot be trained along one agent axis, or None when they can."""
     first = trainers[0]
     config = first.config
-    if first.algo != "a2c":
-        return f"the agent axis is A2C's, not {first.algo}'s"
+    if first.algo not in ("a2c", "ppo"):
+        return f"the agent axis is A2C's and PPO's, not {first.algo}'s"
+    if first.algo == "ppo" and not first.compiles_whole_call:
+        return "PPO on the agent axis needs minibatch_size to divide num_envs × n_steps"
     if config.backend != "tensorflow" or first.strategy is not None:
         return "the agent axis needs the environment in the graph and no distribution strategy"
     if first.model.network is not None:
@@ -212,7 +222,7 @@ class AgentsActorCritic:
 
 
 class AgentAxis(Trainer):
-    """A2C runs stacked along an agent axis and trained by one compiled program (module docstring).
+    """A2C or PPO runs stacked along an agent axis and trained by one compiled program (module docstring).
 
     It is a :class:`~tf_gae.trainers.base.Trainer` whose parts are the agents' stacked: the training call,
     its schedule of progress rows and its rollout are the Trainer's own; the update is written here per
@@ -230,11 +240,13 @@ class AgentAxis(Trainer):
         self.rollout_steps = first.rollout_steps
         self.hyperparameters = {
             name: tf.Variable(tf.zeros([num_agents], tf.float64), trainable=False, name=f"agents_{name}")
-            for name in ("gamma", "lam")
+            for name in SWEEPABLE
         }
         self.model = AgentsActorCritic([trainer.model for trainer in self.trainers], self.config.num_envs)
         self.optimizer = StackedOptimizer([trainer.optimizer for trainer in self.trainers], self.model.weights)
         self.learner = Learner(self.model.weights, self.optimizer, max_grad_norm=self.config.max_grad_norm, agent_axis=True)
+        self.learner.generator = StackedGenerators([trainer.learner.generator for trainer in self.trainers])  # shuffles
+        self.raw_metric_names = first.raw_metric_names
         self.env = AgentsEnv(first.env, num_agents, self.config.num_envs)
         self.collector = RolloutCollector(
             self.env, self.model, num_envs=num_agents * self.config.num_envs, num_steps=self.rollout_steps, seed=0
@@ -263,6 +275,7 @@ class AgentAxis(Trainer):
         """Stack the runs' states (weights, optimizer, γ, λ, environments, counters) into this program."""
         self._move_in()
         self.collector.generator.load()
+        self.learner.generator.load()
         self._unloaded_at = int(self.updates.numpy())
 
     def unload(self) -> None:
@@ -273,6 +286,7 @@ class AgentAxis(Trainer):
             return
         self._move_out()
         self.collector.generator.unload()
+        self.learner.generator.unload()
         self._unloaded_at = updates
 
     @functools.cached_property
@@ -300,11 +314,10 @@ class AgentAxis(Trainer):
 
     # ------------------------------------------------------------------ the update, per agent
 
-    def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """One update of every agent on the rollout [T, A·B, ...]: GAE with its γ and λ, its losses as means
-        over its own samples, its clipped gradient and its optimizer step. Returns each raw metric [A]."""
-        config, num_agents, num_envs = self.config, self.num_agents, self.config.num_envs
-        num_steps = self.rollout_steps
+    def _agents_batch(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """GAE on the rollout [T, A·B, ...] with each agent's γ and λ, then every field as [A, N, ...] with
+        N = T·B: agent k's samples in its solo run's order (its flat batch), floats in the model's type."""
+        num_agents, num_envs, num_steps = self.num_agents, self.config.num_envs, self.rollout_steps
 
         def columns(name: str) -> tf.Tensor:  # [A] -> [A·B]: each agent's value for each of its columns
             return tf.repeat(tf.cast(self.hyperparameters[name], tf.float32), num_envs)
@@ -320,26 +333,67 @@ class AgentAxis(Trainer):
             return tf.reshape(x, [num_agents, num_steps * num_envs, *x.shape[3:]])
 
         dtype = tf.as_dtype(self.model.compute_dtype)  # the update computes in the model's float type
+        floats = dict(log_probs=r["log_probs"], values=r["values"], advantages=advantages, returns=returns)
+        return dict(
+            observations=tf.cast(agents_first(r["observations"]), dtype),  # [A, N, obs_dim]
+            actions=agents_first(r["actions"]),  # [A, N] or [A, N, act_dim]
+            **{name: tf.cast(agents_first(x), dtype) for name, x in floats.items()},  # [A, N] each
+        )
 
-        def agents_first_float(x: tf.Tensor) -> tf.Tensor:
-            return tf.cast(agents_first(x), dtype)
+    def _forward_terms(self, observations: tf.Tensor, actions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(log π(a|s), H(π(·|s)), V(s)), each [A, N], for observations [A, N, obs_dim] and their actions."""
+        outputs, values = self.model.forward(observations)  # [A, N, ...], [A, N]
+        distribution = self.model.distribution_of(self.model.action_spec, outputs, self.model.log_std)
+        return distribution.log_prob(actions), distribution.entropy(), values
 
-        observations, actions = agents_first_float(r["observations"]), agents_first(r["actions"])  # [A, N, ...]
-        values, advantages, returns = (agents_first_float(x) for x in (r["values"], advantages, returns))  # [A, N]
+    def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """One update of every agent on the rollout [T, A·B, ...]: GAE with its γ and λ, its losses as means
+        over its own samples, its clipped gradient and its optimizer step (PPO: its own minibatch epochs).
+        Returns each raw metric [A]."""
+        batch = self._agents_batch(rollout_tensors)
+        if self.algo == "ppo":
+            return self._ppo_update_graph(batch)
         per_agent = self.trainers[0]  # its loss formula, taken along each agent's row
-        if config.normalize_advantages:
-            advantages = normalize_advantages(advantages, axis=-1)  # over each agent's own samples
+        if self.config.normalize_advantages:  # over each agent's own samples
+            batch["advantages"] = normalize_advantages(batch["advantages"], axis=-1)
 
         def losses_of_agents(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-            outputs, predicted = self.model.forward(batch["observations"])  # [A, N, ...], [A, N]
-            distribution = self.model.distribution_of(self.model.action_spec, outputs, self.model.log_std)
-            log_probs, entropies = distribution.log_prob(batch["actions"]), distribution.entropy()
-            return per_agent.loss_terms(log_probs, entropies, predicted, batch["advantages"], batch["returns"], axis=-1)
+            log_probs, entropies, values = self._forward_terms(batch["observations"], batch["actions"])
+            return per_agent.loss_terms(log_probs, entropies, values, batch["advantages"], batch["returns"], axis=-1)
 
-        batch = dict(observations=observations, actions=actions, advantages=advantages, returns=returns)
         loss, metrics, grad_norm, _ = self.learner.step(losses_of_agents, batch)  # [A] each: one step per agent
-        explained = explained_variance(values, returns, axis=-1)  # [A]
+        explained = explained_variance(batch["values"], batch["returns"], axis=-1)  # [A]
         return dict(loss=loss, **metrics, explained_variance=explained, grad_norm=grad_norm)
+
+    def _ppo_update_graph(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """PPO's update of every agent, as PPOTrainer's: its annealed learning rate, its shuffled minibatch
+        epochs with advantages normalised over each minibatch, and its own KL early stop; an agent that
+        stops takes no more steps while the others go on (Learner.minibatch_epochs with the agent axis)."""
+        config, per_agent = self.config, self.trainers[0]
+        learning_rate, clip_range, kl_limit = per_agent.schedule(self.updates, self.hyperparameters["learning_rate"])
+        self.optimizer.learning_rate.assign(tf.cast(learning_rate, self.optimizer.learning_rate.dtype))  # [A]
+        dtype = batch["advantages"].dtype
+        clip_range, kl_limit = tf.cast(clip_range, dtype), tf.constant(kl_limit, dtype)
+
+        def minibatch_step(minibatch: dict[str, tf.Tensor], going: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+            if config.normalize_advantages:  # over each agent's minibatch
+                minibatch = dict(minibatch, advantages=normalize_advantages(minibatch["advantages"], axis=-1))
+
+            def ppo_loss(minibatch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+                log_probs, entropies, values = self._forward_terms(minibatch["observations"], minibatch["actions"])
+                return per_agent.ppo_loss_terms(log_probs, entropies, values, minibatch, clip_range, axis=-1)
+
+            within_kl = lambda metrics: ~(metrics["approx_kl"] > kl_limit)  # noqa: E731  [A]: PPOTrainer's stop
+            loss, metrics, grad_norm, _ = self.learner.step(ppo_loss, minibatch, apply=lambda m: within_kl(m) & going)
+            return dict(loss=loss, grad_norm=grad_norm, **metrics), within_kl(metrics)
+
+        epochs = self.learner.minibatch_epochs(
+            minibatch_step, batch, n_epochs=config.n_epochs, minibatch_size=config.minibatch_size,
+            metric_names=per_agent._METRICS,
+        )  # fmt: skip
+        explained = explained_variance(batch["values"], batch["returns"], axis=-1)  # [A]
+        every_agent = tf.ones([self.num_agents], tf.float32)
+        return per_agent.update_metrics(epochs, explained, learning_rate * every_agent, clip_range * tf.cast(every_agent, dtype))
 
     def state_is_finite_graph(self) -> tf.Tensor:
         """[A] bool: every float of agent k's weights and optimizer slots is finite."""

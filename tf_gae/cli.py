@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every combination of --seeds and the values of --lam, --gamma and --learning-rate (comma-"
         "separated: a list is a grid axis) trains as its own agent through one compiled program, with the "
         "environment in the graph; each writes a run directory into --out, beside summary.csv and sweep.png. "
-        "A2C agents train side by side along an agent axis (one batched program); others one after another.",
+        "A2C and PPO agents train side by side along an agent axis (one batched program); REINFORCE's one after "
+        "another.",
     )  # fmt: skip
     _add_config_flags(sweep, grid=True)
     sweep.add_argument("--seeds", type=_seed_list, default=[0], help="seeds of every grid point: 0-19 or 0,1,5 (default 0)")
@@ -170,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--eval-episodes", type=int, default=0, help="deterministic evaluation episodes per agent (0 = none)")
     sweep.add_argument(
         "--one-by-one", action="store_true",
-        help="train A2C agents one after another, not side by side: each agent's rows are then its solo run's bit "
-        "for bit (side by side they agree to float32 rounding)",
+        help="train A2C or PPO agents one after another, not side by side: each agent's rows are then its solo "
+        "run's bit for bit (side by side they agree to float32 rounding)",
     )  # fmt: skip
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's newest checkpoint; prints the result as one JSON line")

@@ -30,6 +30,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 from tf_gae._tf import tf
 import keras  # noqa: E402  (after TensorFlow is imported quietly)
 from tf_gae.distribute import dense_gradients
+from tf_gae.rng import xla_uniform_float32
 
 __all__ = ["Learner", "StackedOptimizer", "TorchStyleRMSprop", "StepResult", "EpochsResult", "batch_gradients", "ascending_order"]
 
@@ -147,36 +148,59 @@ class Learner:
         is known only when it runs: run the loop in TensorFlow's executor then (the step itself may be
         XLA-compiled), because inside an XLA program that minibatch is padded to minibatch_size and the
         padding is handed to the step as samples.
-        """
-        num_samples = tf.shape(next(iter(batch.values())))[0]  # N
-        known_samples = next(iter(batch.values())).shape[0]  # N when static, else None
-        static_size = known_samples is not None and known_samples % minibatch_size == 0
-        num_minibatches = (num_samples + minibatch_size - 1) // minibatch_size  # ⌈N / M⌉
-        zeros = {name: tf.zeros([]) for name in metric_names}
 
-        def shuffled() -> tf.Tensor:  # a new pass: a seeded order of the N samples
-            seed = self.generator.uniform_full_int([2], dtype=tf.int32)
+        With `agent_axis` every entry is [A, N, ...] and each agent makes its own passes: its own shuffles
+        (from its stream of the StackedGenerators `self.generator`, the numbers its solo run's XLA program
+        draws), its own early stop. `minibatch_step(minibatch, going)` then gets [A, M, ...] and `going` [A],
+        the agents whose passes go on, and must leave the others unchanged; sums, steps, epochs and `last`
+        are [A]. minibatch_size must divide N.
+        """
+        axis = 1 if self.agent_axis else 0  # the samples' axis: [A, N, ...] for agents side by side
+        first = next(iter(batch.values()))
+        num_samples = tf.shape(first)[axis]  # N
+        known_samples = first.shape[axis]  # N when static, else None
+        static_size = known_samples is not None and known_samples % minibatch_size == 0
+        if self.agent_axis and not static_size:
+            raise ValueError("minibatch epochs on an agent axis need minibatch_size to divide the samples")
+        num_minibatches = (num_samples + minibatch_size - 1) // minibatch_size  # ⌈N / M⌉
+        agents = list(first.shape[:1]) if self.agent_axis else []  # [A], or [] for one run
+        zeros = {name: tf.zeros(agents) for name in metric_names}
+
+        def shuffled() -> tf.Tensor:  # a new pass: a seeded order of the N samples ([A, N]: each agent's own)
+            seed = self.generator.uniform_full_int([2], dtype=tf.int32)  # [2], or [A, 2]
+            if self.agent_axis:  # the numbers each agent's solo run draws (its XLA program's)
+                return ascending_order(xla_uniform_float32(seed, known_samples))
             return ascending_order(tf.random.stateless_uniform([num_samples], seed=seed))
 
         def go_on(k, stop, *_):  # k: minibatch steps begun, over all passes
-            return (k < n_epochs * num_minibatches) & ~stop
+            return (k < n_epochs * num_minibatches) & tf.reduce_any(~stop)
 
         def one_step(k, stop, steps, epochs, order, sums, last):
             index = k % num_minibatches  # the minibatch within its pass
-            order = tf.ensure_shape(tf.cond(index == 0, shuffled, lambda: order), order.shape)  # [N]
+            going = ~stop  # () or [A]: the runs whose passes go on
+            if self.agent_axis:  # an agent that stopped draws no more shuffles, as its solo loop had ended
+                streams = self.generator.state.read_value()
+            order = tf.ensure_shape(tf.cond(index == 0, shuffled, lambda: order), order.shape)  # [N] or [A, N]
+            if self.agent_axis:
+                self.generator.state.assign(tf.where(going[:, None], self.generator.state, streams))
             if static_size:  # [M]: a static shape, so that XLA computes on M samples
-                indices = tf.slice(order, [index * minibatch_size], [minibatch_size])
+                indices = tf.slice(order, [0] * axis + [index * minibatch_size], [-1] * axis + [minibatch_size])
             else:  # the last minibatch of a pass is smaller: a size known only when it runs
                 indices = order[index * minibatch_size : (index + 1) * minibatch_size]
-            metrics, step_goes_on = minibatch_step({name: tf.gather(values, indices) for name, values in batch.items()})
-            last = {name: tf.cast(metrics[name], tf.float32) for name in metric_names}
-            sums = {name: tf.where(step_goes_on, sums[name] + last[name], sums[name]) for name in metric_names}
-            steps += tf.cast(step_goes_on, tf.int32)
-            epochs += tf.cast(index == 0, tf.int32)
-            return k + 1, ~step_goes_on, steps, epochs, order, sums, last
+            minibatch = {name: tf.gather(values, indices, axis=axis, batch_dims=axis) for name, values in batch.items()}
+            # with agents, the step is told which agents go on, and must change only theirs
+            metrics, step_goes_on = minibatch_step(minibatch, going) if self.agent_axis else minibatch_step(minibatch)
+            now = {name: tf.cast(metrics[name], tf.float32) for name in metric_names}
+            last = {name: tf.where(going, now[name], last[name]) for name in metric_names}
+            applied = going & step_goes_on
+            sums = {name: tf.where(applied, sums[name] + now[name], sums[name]) for name in metric_names}
+            steps += tf.cast(applied, tf.int32)
+            epochs += tf.cast(going & (index == 0), tf.int32)
+            return k + 1, stop | ~step_goes_on, steps, epochs, order, sums, last
 
-        start = (tf.constant(0), tf.constant(False), tf.constant(0), tf.constant(0), tf.range(num_samples),
-                 dict(zeros), dict(zeros))  # fmt: skip
+        order = tf.range(num_samples) if not self.agent_axis else tf.tile(tf.range(known_samples)[None], agents + [1])
+        start = (tf.constant(0), tf.zeros(agents, tf.bool), tf.zeros(agents, tf.int32), tf.zeros(agents, tf.int32),
+                 order, dict(zeros), dict(zeros))  # fmt: skip
         _, _, steps, epochs, _, sums, last = tf.while_loop(go_on, one_step, start)
         return EpochsResult(sums, steps, epochs, last)
 
@@ -303,7 +327,8 @@ COUNTING_SORT_MAX = 1024
 
 def ascending_order(values: tf.Tensor) -> tf.Tensor:
     """The indices that put `values` [N] in ascending order, equal values in the order of their indices:
-    exactly `tf.argsort(values)` (which sorts with top_k, lower index first among equals).
+    exactly `tf.argsort(values)` (which sorts with top_k, lower index first among equals). `values` [A, N]:
+    each row's order, [A, N].
 
     For a static N ≤ COUNTING_SORT_MAX the rank of each value is counted instead of sorted,
 
@@ -311,13 +336,16 @@ def ascending_order(values: tf.Tensor) -> tf.Tensor:
 
     an N × N comparison that XLA fuses into one loop; XLA's sort on CPU costs several times more for the
     few hundred samples of a PPO rollout, and the passes of a minibatch loop begin with one."""
-    size = values.shape[0]
+    size = values.shape[-1]
     if size is None or size > COUNTING_SORT_MAX:
-        return tf.argsort(values)
+        return tf.argsort(values, axis=-1)
     index = tf.range(size)
-    before = (values[None, :] < values[:, None]) | ((values[None, :] == values[:, None]) & (index[None, :] < index[:, None]))
-    rank = tf.reduce_sum(tf.cast(before, tf.int32), axis=1)  # [N]: where value i goes
-    return tf.scatter_nd(rank[:, None], index, [size])
+    later, earlier = values[..., None, :], values[..., :, None]  # v_j along the last axis, v_i along the other
+    before = (later < earlier) | ((later == earlier) & (index[None, :] < index[:, None]))  # [..., N, N]
+    rank = tf.reduce_sum(tf.cast(before, tf.int32), axis=-1)  # [..., N]: where value i goes
+    if values.shape.rank == 1:
+        return tf.scatter_nd(rank[:, None], index, [size])
+    return tf.reduce_sum(tf.cast(rank[..., :, None] == index, tf.int32) * index[:, None], axis=-2)  # each row's
 
 
 def batch_gradients(

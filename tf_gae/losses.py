@@ -69,6 +69,7 @@ def clipped_surrogate(
     advantages: tf.Tensor,
     clip_range: float | tf.Tensor,
     weights: Any = None,
+    axis: int | None = None,
 ) -> SurrogateTerms:
     """PPO's clipped surrogate (Schulman et al. 2017, eq. 7), with its two diagnostics:
 
@@ -84,10 +85,10 @@ def clipped_surrogate(
     ratio = tf.exp(log_ratio)  # ρ_t
     unclipped = ratio * advantages
     clipped = tf.clip_by_value(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages
-    loss = -weighted_mean(tf.minimum(unclipped, clipped), weights)
-    clip_fraction = weighted_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, log_probs.dtype), weights)
+    loss = -weighted_mean(tf.minimum(unclipped, clipped), weights, axis)
+    clip_fraction = weighted_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, log_probs.dtype), weights, axis)
     # samples come from π_old, so d = log π_old − log π_θ = −log ρ, and k3 = exp(−d) − 1 + d = (ρ − 1) − log ρ
-    approx_kl = weighted_mean(kl_from_log_ratio(-log_ratio, "k3"), weights)
+    approx_kl = weighted_mean(kl_from_log_ratio(-log_ratio, "k3"), weights, axis)
     return SurrogateTerms(loss, tf.stop_gradient(clip_fraction), tf.stop_gradient(approx_kl))
 
 

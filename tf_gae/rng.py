@@ -14,7 +14,8 @@ integer ops it takes a batch of keys, and it reproduces TensorFlow's own streams
 - `tf.random.stateless_uniform(..., dtype=tf.uint64, alg="philox")` for each seed (:func:`philox_bits`),
   hence :func:`unit_uniform` with seeds [A, 2];
 - `tf.random.Generator.uniform_full_int` of each of A Philox generators, and their states' advance
-  (:class:`StackedGenerators`).
+  (:class:`StackedGenerators`);
+- `tf.random.stateless_uniform` float32 inside an XLA program, for each seed (:func:`xla_uniform_float32`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Sequence
 
 from tf_gae._tf import tf
 
-__all__ = ["unit_uniform", "philox4x32", "philox_bits", "StackedGenerators"]
+__all__ = ["unit_uniform", "philox4x32", "philox_bits", "xla_uniform_float32", "StackedGenerators"]
 
 _LOW_32 = 0xFFFFFFFF
 _MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)  # Philox-4×32's round multipliers
@@ -86,6 +87,27 @@ def philox_bits(seeds: tf.Tensor, count: int) -> tf.Tensor:
     first = tf.bitwise.bitwise_or(out[0], tf.bitwise.left_shift(out[1], 32))  # sample 2j
     second = tf.bitwise.bitwise_or(out[2], tf.bitwise.left_shift(out[3], 32))  # sample 2j + 1
     return tf.reshape(tf.stack([first, second], axis=-1), [-1, 2 * calls])[:, :count]
+
+
+def xla_uniform_float32(seeds: tf.Tensor, count: int) -> tf.Tensor:
+    """[A, count] float32 in [0, 1): row a is what `tf.random.stateless_uniform([count], seeds[a])` (float32,
+    Philox) gives inside an XLA program, for `seeds` [A, 2] int32 (PPO's shuffles: tf_gae.learner).
+
+    XLA reads each int32 seed word as unsigned, draws four 32-bit words per Philox call (samples 4j … 4j + 3
+    on counter (j, 0, mix₂, mix₃)), and keeps a word's high 23 bits as the mantissa of a float in [1, 2):
+    u = float(0x3F800000 | w >> 9) − 1. (TensorFlow's CPU kernel keeps the low 23 bits and sign-extends
+    the seed: the two agree only in distribution.)
+    """
+    seeds = tf.cast(tf.bitcast(tf.convert_to_tensor(seeds, tf.int32), tf.uint32), tf.uint64)  # zero-extended
+    zero = tf.zeros_like(seeds[:, 0])
+    fixed = [tf.constant(word, tf.uint64) for word in _SEED_KEY]
+    mix = philox4x32([seeds[:, 0], zero, seeds[:, 1], zero], fixed)  # [A] each
+    calls = (count + 3) // 4
+    j = tf.cast(tf.range(calls, dtype=tf.int64), tf.uint64)[None, :]  # [1, J]
+    out = philox4x32([j, tf.zeros_like(j), mix[2][:, None], mix[3][:, None]], [mix[0][:, None], mix[1][:, None]])
+    words = tf.reshape(tf.stack(out, axis=-1), [-1, 4 * calls])[:, :count]  # [A, count], each < 2³²
+    one_to_two = tf.bitwise.bitwise_or(tf.bitwise.right_shift(words, 9), tf.constant(0x3F800000, tf.uint64))
+    return tf.bitcast(tf.cast(one_to_two, tf.uint32), tf.float32) - 1.0
 
 
 def unit_uniform(shape: object, seed: tf.Tensor, *, open_interval: bool = False) -> tf.Tensor:

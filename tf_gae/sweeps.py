@@ -9,7 +9,8 @@ How. Each agent starts from its own trainer's freshly initialised state — weig
 sampling and shuffling generators, the environments, its γ, λ and learning rate: its solo run's start.
 Then, in one of two ways:
 
-- Side by side (A2C with the package's MLPs and no running statistics: `tf_gae.agent_axis.refusal`): the
+- Side by side (A2C, or PPO whose minibatch size divides its rollout; the package's MLPs and no running
+  statistics: `tf_gae.agent_axis.refusal`): the
   agents' states are stacked along a leading agent axis and one compiled program trains them all at once
   (:class:`tf_gae.agent_axis.AgentAxis`): one batched matmul per layer, one environment step for every
   agent's environments, each agent's own random streams, γ, λ, learning rate, means, gradient clipping and
@@ -186,8 +187,8 @@ def sweep(
         summary.csv and sweep.png. None keeps everything in memory.
       eval_episodes: deterministic evaluation episodes of each agent at its end (eval.json), 0 = none.
       progress: a progress bar or one line per agent on stderr, and a summary.
-      agent_axis: train the agents side by side along an agent axis when they allow it (A2C, the package's
-        MLPs, no running statistics: :func:`tf_gae.agent_axis.refusal`); False: one after another.
+      agent_axis: train the agents side by side along an agent axis when they allow it (A2C or PPO, the
+        package's MLPs, no running statistics: :func:`tf_gae.agent_axis.refusal`); False: one after another.
       **hyperparameters: the settings every agent shares (fields of the algorithm's configuration).
 
     Returns:

@@ -19,7 +19,7 @@ approx_kl exceeds 1.5·target_kl, and that minibatch's step is not applied (as S
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 from tf_gae import losses
 from tf_gae._tf import tf
@@ -71,17 +71,7 @@ class PPOTrainer(Trainer):
         def ppo_loss(batch):
             distribution, values = self.model.policy_and_value(batch["observations"])
             log_probs = distribution.log_prob(batch["actions"])  # [M]
-            surrogate = losses.clipped_surrogate(log_probs, batch["log_probs"], batch["advantages"], clip_range)
-            value_loss = losses.value_loss(values, batch["returns"], batch["values"], config.clip_range_value)
-            entropy = losses.mean_entropy(distribution.entropy())
-            loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
-            return loss, dict(
-                policy_loss=surrogate.loss,
-                value_loss=value_loss,
-                entropy=entropy,
-                approx_kl=surrogate.approx_kl,
-                clip_fraction=surrogate.clip_fraction,
-            )
+            return self.ppo_loss_terms(log_probs, distribution.entropy(), values, batch, clip_range)
 
         # The KL early stop: a minibatch whose approx_kl exceeds the limit is not applied, and the epochs end.
         # A NaN approx_kl is not a KL stop (NaN > limit is false): the step goes on to `Learner.step`, which
@@ -91,15 +81,30 @@ class PPOTrainer(Trainer):
         loss, metrics, grad_norm, _ = self.learner.step(ppo_loss, batch, apply=within_kl)
         return dict(loss=loss, grad_norm=grad_norm, **metrics), within_kl(metrics)
 
+    def ppo_loss_terms(
+        self, log_probs: tf.Tensor, entropies: tf.Tensor, values: tf.Tensor, batch: dict[str, tf.Tensor],
+        clip_range: tf.Tensor, axis: int | None = None,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """PPO's loss from the forward pass's log π_θ(a_t|s_t), entropies and V(s_t) [M] on a minibatch (its
+        old log-probabilities, values, advantages and returns in `batch`), and its parts; with `axis`, one
+        loss per slice along it (agents side by side: [A, M], axis=-1)."""
+        config = self.config
+        surrogate = losses.clipped_surrogate(log_probs, batch["log_probs"], batch["advantages"], clip_range, axis=axis)
+        value_loss = losses.value_loss(values, batch["returns"], batch["values"], config.clip_range_value, axis=axis)
+        entropy = losses.mean_entropy(entropies, axis=axis)
+        loss = surrogate.loss + config.value_coef * value_loss - config.entropy_coef * entropy
+        return loss, dict(
+            policy_loss=surrogate.loss,
+            value_loss=value_loss,
+            entropy=entropy,
+            approx_kl=surrogate.approx_kl,
+            clip_fraction=surrogate.clip_fraction,
+        )
+
     def _update_graph(self, rollout_tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
-        # Linear annealing (SB3's linear schedules): the fraction of training still to come.
-        remaining = 1.0 - tf.cast(self.updates, tf.float32) / config.num_updates
-        base_rate = tf.cast(self.hyperparameters["learning_rate"], tf.float32)  # a variable: sweeps vary it
-        learning_rate = base_rate * (remaining if config.anneal_lr else 1.0)
-        clip_range = config.clip_range * (remaining if config.anneal_clip else 1.0)
+        learning_rate, clip_range, kl_limit = self.schedule(self.updates, self.hyperparameters["learning_rate"])
         self.optimizer.learning_rate.assign(learning_rate)
-        kl_limit = 1.5 * config.target_kl if config.target_kl > 0 else float("inf")
         batch = self.flat_batch(rollout_tensors)  # GAE once, with the collecting values
         dtype = batch["advantages"].dtype  # the model's float type
         clip_range, kl_limit = tf.cast(clip_range, dtype), tf.constant(kl_limit, dtype)
@@ -110,12 +115,29 @@ class PPOTrainer(Trainer):
             minibatch_size=config.minibatch_size,
             metric_names=self._METRICS,
         )
+        return self.update_metrics(epochs, explained_variance(batch["values"], batch["returns"]), learning_rate, clip_range)
+
+    def schedule(self, updates: tf.Tensor, base_rate: tf.Tensor) -> tuple[tf.Tensor, float | tf.Tensor, float]:
+        """(learning rate, clip range, KL limit) of the update after `updates` updates: SB3's linear
+        annealing of the fraction of training still to come. `base_rate` is a variable (sweeps vary it;
+        [A] for agents side by side)."""
+        config = self.config
+        remaining = 1.0 - tf.cast(updates, tf.float32) / config.num_updates
+        learning_rate = tf.cast(base_rate, tf.float32) * (remaining if config.anneal_lr else 1.0)
+        clip_range = config.clip_range * (remaining if config.anneal_clip else 1.0)
+        kl_limit = 1.5 * config.target_kl if config.target_kl > 0 else float("inf")
+        return learning_rate, clip_range, kl_limit
+
+    def update_metrics(
+        self, epochs: Any, explained: tf.Tensor, learning_rate: tf.Tensor, clip_range: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        """The raw metrics (`raw_metric_names`) of an update from its minibatch epochs."""
         return dict(
             **{f"sum_{name}": epochs.sums[name] for name in self._METRICS},
             steps=epochs.steps,
             epochs=epochs.epochs,
             last_kl=epochs.last["approx_kl"],
-            explained_variance=explained_variance(batch["values"], batch["returns"]),
+            explained_variance=explained,
             learning_rate=tf.cast(learning_rate, tf.float32),
             clip_range=tf.cast(clip_range, tf.float32),
         )
