@@ -24,6 +24,8 @@ Measured:
    the training rate after it (env steps per second); the end-to-end rate, setup included, is reported
    too. Each library runs with one intra-op thread, its fastest setting for networks this small (torch
    with 2 threads was erratic on this machine, 10–60× slower at times).
+   Then sweeps (A2C and PPO on CartPole-v1): tf_gae.sweep of 8 λ × 4 seeds at the full budget, side by
+   side and one after another, alternating, wall time from the call to its return.
 2. Returns — every (configuration, library, seed) trains to the full budget in its own process (`--workers`
    at once; wall time does not matter here). Evaluation: deterministic policy (argmax / mean), 20 episodes
    seeded 10,000…10,019, at 10 evenly spaced budgets after whole updates; evaluation time is not training
@@ -38,7 +40,6 @@ import argparse
 import json
 import os
 import platform
-import math
 import statistics
 import subprocess
 import sys
@@ -267,29 +268,38 @@ SWEEP_LAMBDAS = (0.8, 0.9, 0.92, 0.95, 0.97, 0.98, 0.99, 1.0)
 SWEEP_SEEDS = 4
 
 
-def sweep_phase() -> dict[str, Any]:
-    """tf_gae.sweep of 8 λ × 4 seeds of A2C on CartPole-v1 (SB3's settings, the full budget each), written to a
+def sweep_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """A configuration's settings as tf_gae.sweep takes them (those of train_ours, λ left to the grid)."""
+    settings = dict(
+        total_steps=spec["budget"], num_envs=spec["num_envs"], n_steps=spec["n_steps"], gamma=spec["gamma"],
+        learning_rate=spec["learning_rate"], value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5,
+    )  # fmt: skip
+    if spec["algo"] == "a2c":
+        return dict(settings, optimizer="rmsprop", normalize_advantages=False)
+    return dict(settings, optimizer="adam", minibatch_size=spec["batch_size"], n_epochs=spec["n_epochs"],
+                clip_range=spec["clip_range"], anneal_lr=spec["anneal"], anneal_clip=spec["anneal"])  # fmt: skip
+
+
+def sweep_phase(config: str) -> dict[str, Any]:
+    """tf_gae.sweep of 8 λ × 4 seeds of a configuration (its settings, the full budget each), written to a
     temporary folder as a user's would be: wall time from the call to its return, compilation included. Three
-    sweeps alternate in this process: side by side (the default), one after another (agent_axis=False), side
+    sweeps alternate in this process: side by side (agent_axis=True), one after another (agent_axis=False), side
     by side again; the report gives the median of the two side-by-side times and the one-after-another time."""
     import tempfile
 
     import tf_gae
 
-    spec = CONFIGS["a2c_cartpole"]
-    settings = dict(
-        total_steps=spec["budget"], num_envs=spec["num_envs"], n_steps=spec["n_steps"], gamma=spec["gamma"],
-        learning_rate=spec["learning_rate"], optimizer="rmsprop", value_coef=0.5, entropy_coef=0.0,
-        max_grad_norm=0.5, normalize_advantages=False,
-    )  # fmt: skip
+    spec = CONFIGS[config]
     times: dict[bool, list[float]] = {True: [], False: []}
     for agent_axis in (True, False, True):
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            result = tf_gae.sweep(spec["env_id"], "a2c", seeds=range(SWEEP_SEEDS), grid={"lam": list(SWEEP_LAMBDAS)},
-                                  out_dir=Path(folder) / "sweep", progress=False, agent_axis=agent_axis, **settings)  # fmt: skip
+            result = tf_gae.sweep(spec["env_id"], spec["algo"], seeds=range(SWEEP_SEEDS), grid={"lam": list(SWEEP_LAMBDAS)},
+                                  out_dir=Path(folder) / "sweep", progress=False, agent_axis=agent_axis,
+                                  **sweep_settings(spec))  # fmt: skip
             times[agent_axis].append(time.perf_counter() - started)
-        print(f"  sweep (agent_axis={agent_axis}): {len(result.agents)} agents in {times[agent_axis][-1]:.1f} s",
+            assert result.agent_axis == agent_axis, "the sweep did not train the way it was asked to"
+        print(f"  {config} sweep (agent_axis={agent_axis}): {len(result.agents)} agents in {times[agent_axis][-1]:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
     steps = sum(agent.summary()["env_steps"] for agent in result.agents)
     late = {
@@ -297,6 +307,10 @@ def sweep_phase() -> dict[str, Any]:
     }
     return dict(agents=len(result.agents), env_steps=steps, seconds=statistics.median(times[True]),
                 seconds_one_by_one=times[False][0], last_quarter_returns=late)  # fmt: skip
+
+
+SWEEP_CONFIGS = ("a2c_cartpole", "ppo_cartpole")
+"""The configurations the benchmark sweeps (rates["sweep"][config])."""
 
 
 def returns_phase(configs: list[str], seeds: list[int], workers: int, cache: Path) -> dict[tuple[str, str, int], dict]:
@@ -368,25 +382,29 @@ def report(configs, seeds, rates, results, out_dir: Path) -> str:
                     f"{end:,.0f} | {end / sb3_end:.2f}× |"
                 )
         lines.append("")
-    if rates and "sweep" in rates and "a2c_cartpole" in rates:
-        sweep = rates["sweep"]
-        sb3_rate = statistics.median(r["steps_per_s"] for r in rates["a2c_cartpole"]["sb3"])
+    sweeps = {config: rates["sweep"][config] for config in SWEEP_CONFIGS
+              if config in rates and config in rates.get("sweep", {})} if rates else {}  # fmt: skip
+    if sweeps:
         lambdas = ", ".join(f"{lam:g}" for lam in SWEEP_LAMBDAS)
         lines += [
-            f"**A sweep** — `tf_gae.sweep` of A2C on CartPole-v1 (the settings above), λ ∈ {{{lambdas}}} × "
-            f"{SWEEP_SEEDS} seeds, {CONFIGS['a2c_cartpole']['budget']:,} env steps each, trained side by side along "
-            "the agent axis (median of two) and one after another through one program (`agent_axis=False`), every "
-            "agent's run directory written: the wall time from the call to its return, construction and compilation "
-            "included. SB3 has "
-            "no sweep; its time is the same env steps at its steady A2C rate above (estimated, not run).",
+            f"**Sweeps** — `tf_gae.sweep` of each configuration above (its settings), λ ∈ {{{lambdas}}} × "
+            f"{SWEEP_SEEDS} seeds, the configuration's full budget each, trained side by side along the agent axis "
+            "(median of two) and one after another through one program (`agent_axis=False`), every agent's run "
+            "directory written: the wall time from the call to its return, construction and compilation included. "
+            "SB3 has no sweep; its time is the same env steps at its steady rate above (estimated, not run).",
             "",
-            "| agents | env steps | tf_gae side by side (s) | one after another (s) | env steps/s | SB3 at its rate (s) | ÷ |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {sweep['agents']} | {sweep['env_steps']:,} | {sweep['seconds']:.1f} | {sweep.get('seconds_one_by_one', math.nan):.1f} | "
-            f"{sweep['env_steps'] / sweep['seconds']:,.0f} | {sweep['env_steps'] / sb3_rate:,.0f} | "
-            f"{sweep['env_steps'] / sb3_rate / sweep['seconds']:.1f}× |",
-            "",
+            "| configuration | agents | env steps | tf_gae side by side (s) | one after another (s) | env steps/s | "
+            "SB3 at its rate (s) | ÷ |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        for config, sweep in sweeps.items():
+            sb3_rate = statistics.median(r["steps_per_s"] for r in rates[config]["sb3"])
+            lines.append(
+                f"| {config} | {sweep['agents']} | {sweep['env_steps']:,} | {sweep['seconds']:.1f} | "
+                f"{sweep['seconds_one_by_one']:.1f} | {sweep['env_steps'] / sweep['seconds']:,.0f} | "
+                f"{sweep['env_steps'] / sb3_rate:,.0f} | {sweep['env_steps'] / sb3_rate / sweep['seconds']:.1f}× |"
+            )
+        lines.append("")
     lines += ["**Returns at fixed budgets** (deterministic evaluation):", ""]
     for config in configs:
         points = eval_points(CONFIGS[config])
@@ -464,9 +482,10 @@ def main(argv=None) -> int:
     else:
         print("benchmark: throughput, one run at a time", file=sys.stderr)
         rates = throughput_phase(configs)
-        if "a2c_cartpole" in configs:
-            print("benchmark: a sweep, its agents side by side in one compiled program", file=sys.stderr)
-            rates["sweep"] = sweep_phase()
+        rates["sweep"] = {}
+        for config in (c for c in SWEEP_CONFIGS if c in configs):
+            print(f"benchmark: a sweep of {config}, side by side and one after another", file=sys.stderr)
+            rates["sweep"][config] = sweep_phase(config)
         rates_path.write_text(json.dumps(rates, indent=1))
     print(f"benchmark: returns, {args.workers} runs at a time", file=sys.stderr)
     results = returns_phase(configs, seeds, args.workers, args.out_dir / "agents_runs")

@@ -181,14 +181,15 @@ def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_
         assert config["env_backend"] == "tensorflow" and config["gamma"] == 0.98
         assert int(progress_rows(out / row["name"])[-1]["env_steps"]) == 2048
     assert "4 agents (2 seeds × 2 λ)" in result.stderr and (out / "sweep.png").is_file()
-    assert "side by side along an agent axis" in result.stderr
-    assert "I0000" not in result.stderr  # TensorFlow's start-up logging stays quiet, the agent axis's too
-    one_by_one = tmp_path / "reinforce"
-    result = tf_gae("sweep", "--algo", "reinforce", "--seeds", "0-1", "--total-steps", "1024", "--log-every-steps",
-                    "512", "--out", str(one_by_one))  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "one after another (the agent axis is A2C's and PPO's, not reinforce's)" in result.stderr
-    assert [int(progress_rows(one_by_one / f"s{seed}")[-1]["env_steps"]) >= 1024 for seed in range(2)] == [True] * 2
+    assert "one after another (ppo's default; agent_axis=True or --side-by-side trains them side by side)" in result.stderr
+    assert "I0000" not in result.stderr  # TensorFlow's start-up logging stays quiet
+    for algo, flags in [("a2c", []), ("ppo", ["--side-by-side", "--minibatch-size", "64"])]:
+        side_by_side = tmp_path / algo
+        result = tf_gae("sweep", "--algo", algo, *flags, "--seeds", "0-2", "--total-steps", "1024",
+                        "--log-every-steps", "512", "--n-steps", "16", "--out", str(side_by_side))  # fmt: skip
+        assert result.returncode == 0 and "side by side along an agent axis" in result.stderr, result.stderr
+        assert "I0000" not in result.stderr  # the agent axis imports TensorFlow quietly too
+        assert [int(progress_rows(side_by_side / f"s{seed}")[-1]["env_steps"]) for seed in range(3)] == [1024] * 3
     for flags, message in [
         (["--seeds", "3-x"], "--seeds takes whole numbers like 0-19"),
         (["--lam", "0.5,1.5"], "--lam must lie in [0, 1]"),

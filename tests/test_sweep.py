@@ -130,7 +130,7 @@ def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(t
         (dict(seeds=[0.5]), r"seeds must be whole numbers in \[0, 2\^31\)"),
         (dict(grid=[0.9, 1.0]), "grid must be a dict of setting"),
         (dict(grid={"lam": []}), r"grid\['lam'\] is empty"),
-        (dict(agent_axis="yes"), "agent_axis must be True or False"),
+        (dict(agent_axis="yes"), "agent_axis must be True, False or None"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, message):

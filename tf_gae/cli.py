@@ -162,17 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every combination of --seeds and the values of --lam, --gamma and --learning-rate (comma-"
         "separated: a list is a grid axis) trains as its own agent through one compiled program, with the "
         "environment in the graph; each writes a run directory into --out, beside summary.csv and sweep.png. "
-        "A2C and PPO agents train side by side along an agent axis (one batched program); REINFORCE's one after "
-        "another.",
+        "A2C agents train side by side along an agent axis (one batched program), PPO's with --side-by-side; "
+        "others one after another.",
     )  # fmt: skip
     _add_config_flags(sweep, grid=True)
     sweep.add_argument("--seeds", type=_seed_list, default=[0], help="seeds of every grid point: 0-19 or 0,1,5 (default 0)")
     sweep.add_argument("--out", type=Path, default=None, help="a new folder (default sweeps/<env>__<algo>__<time>)")
     sweep.add_argument("--eval-episodes", type=int, default=0, help="deterministic evaluation episodes per agent (0 = none)")
-    sweep.add_argument(
+    how = sweep.add_mutually_exclusive_group()
+    how.add_argument(
         "--one-by-one", action="store_true",
-        help="train A2C or PPO agents one after another, not side by side: each agent's rows are then its solo "
-        "run's bit for bit (side by side they agree to float32 rounding)",
+        help="train A2C agents one after another, not side by side: each agent's rows are then its solo run's "
+        "bit for bit (side by side they agree to float32 rounding)",
+    )  # fmt: skip
+    how.add_argument(
+        "--side-by-side", action="store_true",
+        help="train PPO agents side by side too (their minibatch size must divide the rollout); on two cores "
+        "they were slower side by side than one after another (README's benchmark)",
     )  # fmt: skip
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's newest checkpoint; prints the result as one JSON line")
@@ -244,7 +250,7 @@ def _sweep(args: argparse.Namespace) -> int:
     out = args.out or Path("sweeps") / f"{env}__{algo}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         sweep(env, algo, seeds=args.seeds, grid=grid, out_dir=out, eval_episodes=args.eval_episodes,
-              agent_axis=not args.one_by_one, **given)  # fmt: skip
+              agent_axis=False if args.one_by_one else (True if args.side_by_side else None), **given)  # fmt: skip
     except ValueError as error:  # ConfigError, RunDirectoryError
         raise UsageError(str(error)) from None
     except RuntimeError as error:  # TrainingDiverged: the agents before it are written

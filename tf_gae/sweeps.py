@@ -16,7 +16,8 @@ Then, in one of two ways:
   agent's environments, each agent's own random streams, γ, λ, learning rate, means, gradient clipping and
   optimizer step. Agent k's progress rows are its solo run's to float32 rounding (XLA adds a batched
   program's terms in another order); computing in float64 they are equal bit for bit (tests/test_agent_axis.py).
-- One after another (every other sweep, or `agent_axis=False`): the settings a sweep varies are variables of
+- One after another (every other sweep, PPO's unless asked otherwise: SIDE_BY_SIDE_BY_DEFAULT, or
+  `agent_axis=False`): the settings a sweep varies are variables of
   the trainer's graph (`Trainer.hyperparameters`), so a host trainer compiles one program and each agent's
   state is loaded into it (`Trainer.load_state`), trained to its end there, and copied back: agent k's run
   is the solo run `tf_gae.train(env, seed=k, lam=...)` number for number (tests/test_sweep.py).
@@ -44,7 +45,7 @@ import numpy as np
 
 from tf_gae.config import SWEEPABLE, ConfigError
 
-__all__ = ["sweep", "Sweep", "SweepAgent", "SUMMARY_COLUMNS", "agent_name"]
+__all__ = ["sweep", "Sweep", "SweepAgent", "SUMMARY_COLUMNS", "SIDE_BY_SIDE_BY_DEFAULT", "agent_name"]
 
 SUMMARY_COLUMNS = [
     "name", "seed", *SWEEPABLE, "env_steps", "episodes", "final_return_mean", "last_quarter_return_mean",
@@ -55,6 +56,12 @@ SUMMARY_COLUMNS = [
 `wall_time_s` its own training time (side by side: the whole training's time divided by the agents)."""
 
 _SYMBOLS = {"gamma": "γ", "lam": "λ", "learning_rate": "lr"}
+
+SIDE_BY_SIDE_BY_DEFAULT = ("a2c",)
+"""The algorithms whose sweeps train side by side unless told otherwise (agent_axis=None). PPO's agents can
+(agent_axis=True), but on two cores they were slower side by side than one after another
+(benchmarks/agents.py): PPO's update is a few large minibatch steps, not A2C's many small kernels, and one
+after another each agent is its solo run bit for bit."""
 
 CHECKPOINT_EVERY_S = 10.0
 """An agent's run directory gets a checkpoint with a progress row at most this often, and with its last row.
@@ -172,7 +179,7 @@ def sweep(
     out_dir: str | Path | None = None,
     eval_episodes: int = 0,
     progress: bool = True,
-    agent_axis: bool = True,
+    agent_axis: bool | None = None,
     **hyperparameters: Any,
 ) -> Sweep:
     """Train every combination of `seeds` × `grid` as independent agents through one compiled program.
@@ -187,8 +194,9 @@ def sweep(
         summary.csv and sweep.png. None keeps everything in memory.
       eval_episodes: deterministic evaluation episodes of each agent at its end (eval.json), 0 = none.
       progress: a progress bar or one line per agent on stderr, and a summary.
-      agent_axis: train the agents side by side along an agent axis when they allow it (A2C or PPO, the
-        package's MLPs, no running statistics: :func:`tf_gae.agent_axis.refusal`); False: one after another.
+      agent_axis: True: train the agents side by side along an agent axis when they allow it (A2C or PPO,
+        the package's MLPs, no running statistics: :func:`tf_gae.agent_axis.refusal`); False: one after
+        another; None (default): side by side for the algorithms of SIDE_BY_SIDE_BY_DEFAULT, where they allow it.
       **hyperparameters: the settings every agent shares (fields of the algorithm's configuration).
 
     Returns:
@@ -210,8 +218,8 @@ def sweep(
     for name in grid:
         if name in hyperparameters:
             raise ConfigError(f"{name} is both in grid and given as {name}={hyperparameters[name]!r}; give it once")
-    if not isinstance(agent_axis, bool):
-        raise ConfigError(f"agent_axis must be True or False, got {agent_axis!r}")
+    if agent_axis is not None and not isinstance(agent_axis, bool):
+        raise ConfigError(f"agent_axis must be True, False or None (the algorithm's default), got {agent_axis!r}")
     if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
         raise ConfigError(f"eval_episodes must be a whole number ≥ 0, got {eval_episodes!r}")
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]  # every grid point
@@ -243,7 +251,10 @@ def sweep(
 
     trainer_class = ALGORITHMS[algo][1]
     trainers = [trainer_class(config) for config in configs]  # each agent's initial state: its solo run's start
-    reason = refusal(trainers) if agent_axis else "as asked"
+    if agent_axis is None and algo not in SIDE_BY_SIDE_BY_DEFAULT:
+        reason = f"{algo}'s default; agent_axis=True or --side-by-side trains them side by side"
+    else:
+        reason = refusal(trainers) if agent_axis is not False else "as asked"
     how = "side by side along an agent axis" if reason is None else f"one after another ({reason})"
     say(
         f"{len(plan)} agents ({shape}) of {algo} on {env}, {trainers[0].planned_steps:,} env steps each "
