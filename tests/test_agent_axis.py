@@ -98,7 +98,7 @@ def _same_row(a, b):
         ("Acrobot-v1", dict(optimizer="rmsprop", n_steps=5, max_grad_norm=0.5, agents=2)),
         # PPO: each agent's own shuffles, minibatch epochs and KL early stop (a limit low enough that the
         # agents stop after different numbers of minibatch steps), annealed learning rate per agent
-        ("CartPole-v1", dict(algo="ppo", n_steps=16, minibatch_size=32, n_epochs=4, target_kl=0.002)),
+        ("CartPole-v1", dict(algo="ppo", n_steps=16, minibatch_size=32, n_epochs=4, target_kl=0.002, agents=2)),
     ],
     ids=["a2c-CartPole", "a2c-Acrobot", "ppo-CartPole"],
 )

@@ -183,13 +183,12 @@ def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_
     assert "4 agents (2 seeds × 2 λ)" in result.stderr and (out / "sweep.png").is_file()
     assert "one after another (ppo's default; agent_axis=True or --side-by-side trains them side by side)" in result.stderr
     assert "I0000" not in result.stderr  # TensorFlow's start-up logging stays quiet
-    for algo, flags in [("a2c", []), ("ppo", ["--side-by-side", "--minibatch-size", "64"])]:
-        side_by_side = tmp_path / algo
-        result = tf_gae("sweep", "--algo", algo, *flags, "--seeds", "0-2", "--total-steps", "1024",
-                        "--log-every-steps", "512", "--n-steps", "16", "--out", str(side_by_side))  # fmt: skip
-        assert result.returncode == 0 and "side by side along an agent axis" in result.stderr, result.stderr
-        assert "I0000" not in result.stderr  # the agent axis imports TensorFlow quietly too
-        assert [int(progress_rows(side_by_side / f"s{seed}")[-1]["env_steps"]) for seed in range(3)] == [1024] * 3
+    side_by_side = tmp_path / "ppo"  # (A2C's default side by side: tests/test_sweep.py)
+    result = tf_gae("sweep", "--side-by-side", "--minibatch-size", "64", "--seeds", "0-2", "--total-steps", "1024",
+                    "--log-every-steps", "512", "--n-steps", "16", "--out", str(side_by_side))  # fmt: skip
+    assert result.returncode == 0 and "side by side along an agent axis" in result.stderr, result.stderr
+    assert "I0000" not in result.stderr  # the agent axis imports TensorFlow quietly too
+    assert [int(progress_rows(side_by_side / f"s{seed}")[-1]["env_steps"]) for seed in range(3)] == [1024] * 3
     for flags, message in [
         (["--seeds", "3-x"], "--seeds takes whole numbers like 0-19"),
         (["--lam", "0.5,1.5"], "--lam must lie in [0, 1]"),
