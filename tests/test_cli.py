@@ -169,7 +169,7 @@ def test_help_and_flag_errors_answer_without_importing_tensorflow(tmp_path):
 
 def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_path):
     out = tmp_path / "sweep"
-    result = tf_gae("sweep", "--seeds", "0-1", "--lam", "0.9,1", "--gamma", "0.98", "--total-steps", "2048",
+    result = tf_gae("sweep", "--seeds", "0-1", "--lam", "0.9,1", "--gamma", "0.98", "--total-steps", "1024",
                     "--log-every-steps", "512", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     with open(out / "summary.csv", newline="") as handle:
@@ -179,16 +179,16 @@ def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_
     for row in summary:
         config = json.loads((out / row["name"] / "config.json").read_text())
         assert config["env_backend"] == "tensorflow" and config["gamma"] == 0.98
-        assert int(progress_rows(out / row["name"])[-1]["env_steps"]) == 2048
+        assert int(progress_rows(out / row["name"])[-1]["env_steps"]) == 1024
     assert "4 agents (2 seeds × 2 λ)" in result.stderr and (out / "sweep.png").is_file()
     assert "one after another (ppo's default; agent_axis=True or --side-by-side trains them side by side)" in result.stderr
     assert "I0000" not in result.stderr  # TensorFlow's start-up logging stays quiet
     side_by_side = tmp_path / "ppo"  # (A2C's default side by side: tests/test_sweep.py)
-    result = tf_gae("sweep", "--side-by-side", "--minibatch-size", "64", "--seeds", "0-2", "--total-steps", "1024",
+    result = tf_gae("sweep", "--side-by-side", "--minibatch-size", "64", "--seeds", "0-1", "--total-steps", "1024",
                     "--log-every-steps", "512", "--n-steps", "16", "--out", str(side_by_side))  # fmt: skip
     assert result.returncode == 0 and "side by side along an agent axis" in result.stderr, result.stderr
     assert "I0000" not in result.stderr  # the agent axis imports TensorFlow quietly too
-    assert [int(progress_rows(side_by_side / f"s{seed}")[-1]["env_steps"]) for seed in range(3)] == [1024] * 3
+    assert [int(progress_rows(side_by_side / f"s{seed}")[-1]["env_steps"]) for seed in range(2)] == [1024] * 2
     for flags, message in [
         (["--seeds", "3-x"], "--seeds takes whole numbers like 0-19"),
         (["--lam", "0.5,1.5"], "--lam must lie in [0, 1]"),
