@@ -294,12 +294,13 @@ def sweep_phase(config: str) -> dict[str, Any]:
     for agent_axis in (True, False, True):
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            result = tf_gae.sweep(spec["env_id"], spec["algo"], seeds=range(SWEEP_SEEDS), grid={"lam": list(SWEEP_LAMBDAS)},
-                                  out_dir=Path(folder) / "sweep", progress=False, agent_axis=agent_axis,
-                                  **sweep_settings(spec))  # fmt: skip
+            result = tf_gae.sweep(spec["env_id"], spec["algo"], seeds=range(SWEEP_SEEDS),
+                                  grid={"lam": list(SWEEP_LAMBDAS)}, out_dir=Path(folder) / "sweep", progress=False,
+                                  agent_axis=agent_axis, **sweep_settings(spec))  # fmt: skip
             times[agent_axis].append(time.perf_counter() - started)
             assert result.agent_axis == agent_axis, "the sweep did not train the way it was asked to"
-        print(f"  {config} sweep (agent_axis={agent_axis}): {len(result.agents)} agents in {times[agent_axis][-1]:.1f} s",
+        seconds = times[agent_axis][-1]
+        print(f"  {config} sweep (agent_axis={agent_axis}): {len(result.agents)} agents in {seconds:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
     steps = sum(agent.summary()["env_steps"] for agent in result.agents)
     late = {

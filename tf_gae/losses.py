@@ -79,7 +79,8 @@ def clipped_surrogate(
         clip_fraction = mean_t[ |ρ_t − 1| > ε ]
 
     The min(·) makes the objective pessimistic: once ρ has moved past 1 ± ε in the direction the
-    advantage favours, the clipped term is constant and its gradient is zero. Arguments `[...]`.
+    advantage favours, the clipped term is constant and its gradient is zero. Arguments `[...]`; with `axis`,
+    each term one per slice along it (agents side by side: [A, M], axis=-1).
     """
     log_ratio = log_probs - old_log_probs  # log ρ_t  [...]
     ratio = tf.exp(log_ratio)  # ρ_t

@@ -59,9 +59,9 @@ _SYMBOLS = {"gamma": "γ", "lam": "λ", "learning_rate": "lr"}
 
 SIDE_BY_SIDE_BY_DEFAULT = ("a2c",)
 """The algorithms whose sweeps train side by side unless told otherwise (agent_axis=None). PPO's agents can
-(agent_axis=True), but on two cores they were slower side by side than one after another
-(benchmarks/agents.py): PPO's update is a few large minibatch steps, not A2C's many small kernels, and one
-after another each agent is its solo run bit for bit."""
+(agent_axis=True); they stay one after another by default because benchmarks/agents.py measured them slower
+side by side on two cores (README): PPO's update is a few large minibatch steps, not A2C's many small
+kernels, and one after another each agent is its solo run bit for bit."""
 
 CHECKPOINT_EVERY_S = 10.0
 """An agent's run directory gets a checkpoint with a progress row at most this often, and with its last row.
@@ -196,7 +196,8 @@ def sweep(
       progress: a progress bar or one line per agent on stderr, and a summary.
       agent_axis: True: train the agents side by side along an agent axis when they allow it (A2C or PPO,
         the package's MLPs, no running statistics: :func:`tf_gae.agent_axis.refusal`); False: one after
-        another; None (default): side by side for the algorithms of SIDE_BY_SIDE_BY_DEFAULT, where they allow it.
+        another; None (default): side by side for the algorithms of SIDE_BY_SIDE_BY_DEFAULT (A2C), where
+        they allow it, one after another for the others.
       **hyperparameters: the settings every agent shares (fields of the algorithm's configuration).
 
     Returns:
