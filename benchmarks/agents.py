@@ -390,7 +390,7 @@ def report(configs, seeds, rates, results, out_dir: Path) -> str:
         lines += [
             f"**Sweeps** — `tf_gae.sweep` of each configuration above (its settings), λ ∈ {{{lambdas}}} × "
             f"{SWEEP_SEEDS} seeds, the configuration's full budget each, trained side by side along the agent axis "
-            "(median of two) and one after another through one program (`agent_axis=False`), every agent's run "
+            "(`agent_axis=True`, median of two) and one after another through one program (`agent_axis=False`), every agent's run "
             "directory written: the wall time from the call to its return, construction and compilation included. "
             "SB3 has no sweep; its time is the same env steps at its steady rate above (estimated, not run).",
             "",
