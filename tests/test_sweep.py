@@ -115,6 +115,16 @@ def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(t
     assert indexes == sorted(["ckpt-0.index", f"ckpt-{final_updates}.index"])
 
 
+def test_agents_too_short_for_a_common_curve_still_finish_with_their_summary(tmp_path, capsys):
+    """Whole episodes: each REINFORCE agent's one row lands at its own step, so the curves share no range of
+    steps; the sweep says why there is no figure instead of failing after training."""
+    out = tmp_path / "sweep"
+    result = tf_gae.sweep("CartPole-v1", "reinforce", seeds=[0, 1], out_dir=out, total_steps=300)
+    assert [int(read_progress(agent.run_dir)["env_steps"][-1]) >= 300 for agent in result.agents] == [True, True]
+    assert (out / "summary.csv").is_file() and not (out / "sweep.png").exists()
+    assert "no sweep.png: the runs' 'episode_return_mean' curves do not overlap" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

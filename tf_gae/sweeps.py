@@ -277,8 +277,13 @@ def sweep(
 
         groups = {label: [a.run_dir for a in members] for label, members in result.groups().items()}
         title = f"{env} — {algo}: {len(groups)} setting{'s' if len(groups) > 1 else ''} × {len(seeds)} seeds"
-        plot_sweep(groups, out / "sweep.png", title=title, threshold=reward_threshold(env))
-    written = "" if out is None else f"; wrote {out / 'summary.csv'} and {out / 'sweep.png'}"
+        try:
+            plot_sweep(groups, out / "sweep.png", title=title, threshold=reward_threshold(env))
+            written = f"; wrote {out / 'summary.csv'} and {out / 'sweep.png'}"
+        except ValueError as error:  # e.g. agents too short for their curves to share a range of env steps
+            written = f"; wrote {out / 'summary.csv'}, and no sweep.png: {error}"
+    else:
+        written = ""
     say(
         f"{len(agents)} agents, {total_steps:,} env steps in {result.wall_time_s:.1f} s "
         f"({total_steps / result.wall_time_s:,.0f} env steps/s, compilation included){written}"
