@@ -270,23 +270,20 @@ def _run_one_by_one(jobs: Sequence[Job], trainers: Sequence[Any]) -> list[dict[s
 
     task = jobs[0].task
     started = time.perf_counter()
-    host = _trainer(jobs[0])  # compiled on its first training call; serves every job of the group
+    host = trainers[0]  # the first job's own trainer, compiled on its first call, serves every job after it
     evaluator = InGraphEvaluator(host.model, task.env_id, task.eval_episodes, EVAL_SEED)
     results = []
-    try:
-        for job, own in zip(jobs, trainers):
-            results.append(_run_on_host(job, own, host, evaluator))
-            if len(results) % 20 == 0 and len(results) < len(jobs):  # progress of a long group (from its worker)
-                print(f"    ({jobs[0].algo} {task.env_id}: {len(results)}/{len(jobs)} runs, "
-                      f"{time.perf_counter() - started:.0f} s)", flush=True)
-        return results
-    finally:
-        host.close()
+    for job, own in zip(jobs, trainers):
+        results.append(_run_on_host(job, own, host, evaluator))
+        if len(results) % 20 == 0 and len(results) < len(jobs):  # progress of a long group (from its worker)
+            print(f"    ({jobs[0].algo} {task.env_id}: {len(results)}/{len(jobs)} runs, "
+                  f"{time.perf_counter() - started:.0f} s)", flush=True)
+    return results
 
 
 def _run_on_host(job: Job, own: Any, host: Any, evaluator: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    host.load_state(own)  # the job's initial state, as its solo run would start
+    host.load_state(own)  # the job's initial state, as its solo run would start (the first job: its own)
     steps: list[int] = []
     returns: list[float] = []
     rows: list[dict[str, float]] = []
