@@ -178,10 +178,21 @@ def test_the_shuffles_follow_the_learners_seed():
     orders = []
     for seed in (7, 7, 8):
         _, learner = learner_for([0.0, 0.0, 0.0], seed=seed)
-        seen, _ = run_epochs(learner, 12, n_epochs=2, minibatch_size=12)
+        seen, _ = run_epochs(learner, 12, n_epochs=2, minibatch_size=6)
         orders.append(np.concatenate(seen).tolist())
     assert orders[0] == orders[1]  # same seed, same order
     assert orders[0] != orders[2]
+
+
+def test_a_pass_of_one_minibatch_is_the_batch_in_order_and_draws_nothing():
+    """minibatch_size = N: every pass hands the step the whole batch as it is (a mean over all samples is
+    the same in any order), and the learner's shuffle stream is not advanced."""
+    _, learner = learner_for([0.0, 0.0, 0.0], seed=7)
+    state = learner.generator.state.numpy().copy()
+    seen, result = run_epochs(learner, 12, n_epochs=3, minibatch_size=12)
+    assert [indices.tolist() for indices in seen] == [list(range(12))] * 3
+    assert int(result.steps) == 3 and int(result.epochs) == 3
+    np.testing.assert_array_equal(learner.generator.state.numpy(), state)
 
 
 def test_a_step_that_says_stop_ends_every_pass_and_is_not_summed():

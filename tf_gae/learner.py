@@ -138,7 +138,9 @@ class Learner:
         """`n_epochs` passes over `batch` (every entry [N, ...]) in minibatches of `minibatch_size` samples.
 
         Each pass visits the N samples in a new order (a stateless shuffle seeded from `self.generator`); its
-        last minibatch holds the N mod minibatch_size left over, if any. `minibatch_step(minibatch)` returns
+        last minibatch holds the N mod minibatch_size left over, if any. A pass of one minibatch (minibatch_size
+        = N, static) is the batch itself, unshuffled, and draws nothing: a step's mean over all N samples is
+        the same in any order, to float rounding. `minibatch_step(minibatch)` returns
         (metrics, go_on), usually after one :meth:`step`; the passes end at the first step whose `go_on` is
         false, whose metrics go to `last` but not to `sums`. Call inside a `tf.function`.
 
@@ -160,6 +162,7 @@ class Learner:
         num_samples = tf.shape(first)[axis]  # N
         known_samples = first.shape[axis]  # N when static, else None
         static_size = known_samples is not None and known_samples % minibatch_size == 0
+        whole_batch = known_samples == minibatch_size  # one minibatch a pass: no shuffle to draw
         if self.agent_axis and not static_size:
             raise ValueError("minibatch epochs on an agent axis need minibatch_size to divide the samples")
         num_minibatches = (num_samples + minibatch_size - 1) // minibatch_size  # ⌈N / M⌉
@@ -172,12 +175,7 @@ class Learner:
                 return ascending_order(xla_uniform_float32(seed, known_samples))
             return ascending_order(tf.random.stateless_uniform([num_samples], seed=seed))
 
-        def go_on(k, stop, *_):  # k: minibatch steps begun, over all passes
-            return (k < n_epochs * num_minibatches) & tf.reduce_any(~stop)
-
-        def one_step(k, stop, steps, epochs, order, sums, last):
-            index = k % num_minibatches  # the minibatch within its pass
-            going = ~stop  # () or [A]: the runs whose passes go on
+        def take_minibatch(index, going, order):  # (minibatch `index` of its pass, the pass's order)
             if self.agent_axis:  # an agent that stopped draws no more shuffles, as its solo loop had ended
                 streams = self.generator.state.read_value()
             order = tf.ensure_shape(tf.cond(index == 0, shuffled, lambda: order), order.shape)  # [N] or [A, N]
@@ -188,6 +186,18 @@ class Learner:
             else:  # the last minibatch of a pass is smaller: a size known only when it runs
                 indices = order[index * minibatch_size : (index + 1) * minibatch_size]
             minibatch = {name: tf.gather(values, indices, axis=axis, batch_dims=axis) for name, values in batch.items()}
+            return minibatch, order
+
+        def go_on(k, stop, *_):  # k: minibatch steps begun, over all passes
+            return (k < n_epochs * num_minibatches) & tf.reduce_any(~stop)
+
+        def one_step(k, stop, steps, epochs, order, sums, last):
+            index = k % num_minibatches  # the minibatch within its pass
+            going = ~stop  # () or [A]: the runs whose passes go on
+            if whole_batch:
+                minibatch = batch
+            else:
+                minibatch, order = take_minibatch(index, going, order)
             # with agents, the step is told which agents go on, and must change only theirs
             metrics, step_goes_on = minibatch_step(minibatch, going) if self.agent_axis else minibatch_step(minibatch)
             now = {name: tf.cast(metrics[name], tf.float32) for name in metric_names}
