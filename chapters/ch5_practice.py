@@ -30,9 +30,10 @@ deterministic evaluation at fixed budgets, median and interquartile range, and t
 The runs of one algorithm on one task (every seed and every λ) go through one compiled program, as
 tf_gae.sweep's agents do: A2C's 140 runs per task side by side along an agent axis (tf_gae.agent_axis:
 one batched program trains and evaluates them all), PPO's and REINFORCE's one after another, each run's
-fresh state loaded into a host trainer and trained there. The groups go to `--workers` processes
-(default: one per core) and each finished group is cached as JSON under `--cache`, so an interrupted
-study resumes where it stopped.
+fresh state loaded into a host trainer and trained there. The groups, and after them the paper grid's
+jobs, go to one pool of `--workers` processes (default: one per core; started before the walk-through,
+so that their start-up overlaps it), and each finished group or grid job is cached as JSON under
+`--cache`, so an interrupted study resumes where it stopped.
 
 References: Schulman, Moritz, Levine, Jordan, Abbeel, "High-Dimensional Continuous Control Using
 Generalized Advantage Estimation", ICLR 2016, arXiv:1506.02438 (§6.3.1, Fig. 2: cart-pole); Mnih et al. 2016
@@ -56,7 +57,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from chapters._contract import parse_chapter_args, print_exercises
-from tf_gae.parallel import run_cached
+from tf_gae.parallel import Batch, Workers
 
 __all__ = [
     "Task",
@@ -69,7 +70,8 @@ __all__ = [
     "group_key",
     "run_group",
     "on_grid",
-    "run_study",
+    "submit_study",
+    "study_results",
     "area_under_curve",
     "steps_to_threshold",
     "summarize",
@@ -324,9 +326,15 @@ def on_grid(steps: Sequence[int], returns: Sequence[float], grid: Sequence[int])
     return list(grid), [returns[i] for i in indices]
 
 
-def run_study(jobs: Sequence[Job], cache_dir: Path, workers: int) -> list[dict[str, Any]]:
-    """Every job's result, in the order of `jobs`: its group's (:func:`study_groups`) run by `workers`
-    processes, or read back from the cache; one console line per finished group."""
+def submit_study(jobs: Sequence[Job], cache_dir: Path, workers: Workers) -> Batch:
+    """Queue every group of `jobs` (:func:`study_groups`) on `workers`; cached groups are read back."""
+    groups = study_groups(jobs)
+    return workers.submit(run_group, groups, [group_key(g) for g in groups], cache_dir)
+
+
+def study_results(jobs: Sequence[Job], batch: Batch) -> list[dict[str, Any]]:
+    """Every job's result, in the order of `jobs`, as its group's run finishes (`batch`, from
+    :func:`submit_study`); one console line per finished group."""
     started = time.perf_counter()
     groups = study_groups(jobs)
     done = 0
@@ -344,7 +352,7 @@ def run_study(jobs: Sequence[Job], cache_dir: Path, workers: int) -> list[dict[s
             flush=True,
         )
 
-    finished = run_cached(run_group, groups, [group_key(g) for g in groups], cache_dir, workers, on_result=report)
+    finished = batch.results(on_result=report)
     by_key = {result["key"]: result for group in finished for result in group["results"]}
     return [by_key[job.key] for job in jobs]
 
@@ -735,17 +743,22 @@ def grid_cell(gamma: float, lam: float, seeds: list[int], steps: Sequence[int], 
                     {name: bootstrap_interval(v) for name, v in values.items()})
 
 
-def paper_grid(gammas: Sequence[float], lambdas: Sequence[float], seeds: Sequence[int], budget: int, every: int,
-               cache_dir: Path, workers: int) -> list[GridCell]:
-    """Run (or read from the cache) one GridJob per γ on `workers` processes; one GridCell per (γ, λ)."""
+def submit_paper_grid(gammas: Sequence[float], lambdas: Sequence[float], seeds: Sequence[int], budget: int,
+                      every: int, cache_dir: Path, workers: Workers) -> Batch:  # fmt: skip
+    """Queue one GridJob per γ on `workers`; cached ones are read back."""
     jobs = [GridJob(float(g), tuple(float(x) for x in lambdas), tuple(seeds), budget, every) for g in gammas]
+    return workers.submit(run_grid_job, jobs, [job.key for job in jobs], cache_dir)
+
+
+def paper_grid(gammas: Sequence[float], lambdas: Sequence[float], batch: Batch) -> list[GridCell]:
+    """One GridCell per (γ, λ), as the GridJobs of `batch` (:func:`submit_paper_grid`) finish."""
     started = time.perf_counter()
 
     def report(result: dict[str, Any]) -> None:
         print(f"  {result['key']}: {len(result['runs'])} runs in {result['seconds']:.0f} s "
               f"({time.perf_counter() - started:.0f} s elapsed)", flush=True)
 
-    finished = run_cached(run_grid_job, jobs, [job.key for job in jobs], cache_dir, workers, on_result=report)
+    finished = batch.results(on_result=report)
     cells = []
     for gamma in gammas:
         for lam in lambdas:
@@ -877,39 +890,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     lambdas = QUICK_LAMBDAS if args.quick else LAMBDAS
     seeds = [args.seed + i for i in range(2 if args.quick else NUM_SEEDS)]
 
-    print("Chapter 5 — the TensorFlow project, done right")
-    print("=" * 78)
-    walk_through(args.seed)
-
-    jobs = study_jobs(tasks, seeds, lambdas)
-    print(f"The study: {len(jobs)} training runs ({', '.join(t.env_id for t in tasks)}; seeds {seeds}; A2C at "
-          f"λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}}; REINFORCE and PPO at their defaults), "
-          f"{tasks[0].budget:,} env steps each, {args.workers} at a time; cache {args.cache}")
-    cached = sum(len(g) for g in study_groups(jobs) if (args.cache / f"{group_key(g)}.json").exists())
-    results = run_study(jobs, args.cache, args.workers)
-    summaries = summarize(results, tasks)
-
-    table = results_table(summaries, tasks)
-    (args.out / TABLE_NAME).write_text(table + "\n")
-    print("\n" + table)
-    print("The A2C λ sweep (mean area under the curve, 95% bootstrap interval over seeds):")
-    for task in tasks:
-        print("  " + _verdict(summaries, task))
-    weight = lambda lam: (0.99 * lam) ** 7  # noqa: E731  the weight on δ_{t+7} inside an 8-step rollout
-    print(f"  A contrast, not the paper's setting: with 8-step rollouts no advantage reaches past the rollout, so the\n"
-          f"  weight on δ_(t+7) is {weight(0.95):.2f} at λ = 0.95 and {weight(1.0):.2f} at λ = 1 — λ has little room to matter.")
-
-    print("\nThe GAE paper's cart-pole protocol (§6.3.1, Fig. 2), as our trainers follow it: every update is a batch of")
-    print("whole episodes (8, each to its end), Â = GAE(γ, λ) inside each episode, and V is trained in the same update")
-    print("on the λ-returns. What differs from the paper, said plainly: the step is first-order (Adam on the policy-")
-    print("gradient loss), not TRPO's trust region; V takes one gradient step per batch, not a trust-region regression;")
-    print("and the batch (8 episodes), the policy ((64, 64) MLP), the task (CartPole-v1, 500-step limit) and the budget")
-    print("(env steps, not iterations) are ours, not the paper's.")
     gammas, paper_lambdas = (QUICK_PAPER_GAMMAS, QUICK_PAPER_LAMBDAS) if args.quick else (PAPER_GAMMAS, PAPER_LAMBDAS)
     budget, every = (QUICK_PAPER_BUDGET, QUICK_PAPER_EVERY) if args.quick else (PAPER_BUDGET, PAPER_EVERY)
-    print(f"γ ∈ {{{', '.join(f'{g:g}' for g in gammas)}}} × λ ∈ {{{', '.join(f'{x:g}' for x in paper_lambdas)}}} × "
-          f"{len(seeds)} seeds, {budget:,} env steps each:")
-    cells = paper_grid(gammas, paper_lambdas, seeds, budget, every, args.cache, args.workers)
+
+    print("Chapter 5 — the TensorFlow project, done right")
+    print("=" * 78)
+    with Workers(args.workers, start_now=True) as workers:  # their start-up overlaps the walk-through
+        walk_through(args.seed)
+        jobs = study_jobs(tasks, seeds, lambdas)
+        print(f"The study: {len(jobs)} training runs ({', '.join(t.env_id for t in tasks)}; seeds {seeds}; A2C at "
+              f"λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}}; REINFORCE and PPO at their defaults), "
+              f"{tasks[0].budget:,} env steps each, {args.workers} at a time; cache {args.cache}")
+        cached = sum(len(g) for g in study_groups(jobs) if (args.cache / f"{group_key(g)}.json").exists())
+        study = submit_study(jobs, args.cache, workers)
+        # queued behind the study: a worker that finds no study group left takes up the grid
+        grid = submit_paper_grid(gammas, paper_lambdas, seeds, budget, every, args.cache, workers)
+        results = study_results(jobs, study)
+        summaries = summarize(results, tasks)
+
+        table = results_table(summaries, tasks)
+        (args.out / TABLE_NAME).write_text(table + "\n")
+        print("\n" + table)
+        print("The A2C λ sweep (mean area under the curve, 95% bootstrap interval over seeds):")
+        for task in tasks:
+            print("  " + _verdict(summaries, task))
+        weight = lambda lam: (0.99 * lam) ** 7  # noqa: E731  the weight on δ_{t+7} inside an 8-step rollout
+        print(f"  A contrast, not the paper's setting: with 8-step rollouts no advantage reaches past the rollout, so the\n"
+              f"  weight on δ_(t+7) is {weight(0.95):.2f} at λ = 0.95 and {weight(1.0):.2f} at λ = 1 — λ has little room to matter.")
+
+        print("\nThe GAE paper's cart-pole protocol (§6.3.1, Fig. 2), as our trainers follow it: every update is a batch of")
+        print("whole episodes (8, each to its end), Â = GAE(γ, λ) inside each episode, and V is trained in the same update")
+        print("on the λ-returns. What differs from the paper, said plainly: the step is first-order (Adam on the policy-")
+        print("gradient loss), not TRPO's trust region; V takes one gradient step per batch, not a trust-region regression;")
+        print("and the batch (8 episodes), the policy ((64, 64) MLP), the task (CartPole-v1, 500-step limit) and the budget")
+        print("(env steps, not iterations) are ours, not the paper's.")
+        print(f"γ ∈ {{{', '.join(f'{g:g}' for g in gammas)}}} × λ ∈ {{{', '.join(f'{x:g}' for x in paper_lambdas)}}} × "
+              f"{len(seeds)} seeds, {budget:,} env steps each:")
+        cells = paper_grid(gammas, paper_lambdas, grid)
     grid_table = paper_table(cells, budget)
     (args.out / PAPER_TABLE_NAME).write_text(grid_table + "\n")
     print("\n" + grid_table + "\n")

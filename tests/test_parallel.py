@@ -43,3 +43,22 @@ def test_only_the_missing_runs_are_computed(tmp_path):
 def test_bad_arguments_are_named(tmp_path, keys, workers, message):
     with pytest.raises(ValueError, match=message):
         run_cached(square, [1, 2], keys, tmp_path, workers)
+
+
+def test_batches_share_the_workers_and_each_waits_for_its_own(tmp_path):
+    """Two batches queued on one pool: each returns its own results in job order, computed in the worker
+    processes (not this one), the second's while the first is still being collected; both cached."""
+    import os
+
+    from tf_gae.parallel import Workers
+
+    with Workers(2, start_now=True) as workers:
+        first = workers.submit(square, [4, 2, 6], ["a4", "a2", "a6"], tmp_path / "first")
+        second = workers.submit(square, [7, 5], ["b7", "b5"], tmp_path / "second")
+        assert [r["square"] for r in first.results()] == [16, 4, 36]
+        results = second.results()
+    assert [r["square"] for r in results] == [49, 25]
+    assert all(r["pid"] != os.getpid() for r in results)
+    assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["b5.json", "b7.json"]
+    with Workers(1) as workers:  # no processes: read back, nothing recomputed
+        assert workers.submit(refuse, [7, 5], ["b7", "b5"], tmp_path / "second").results() == results
