@@ -554,14 +554,14 @@ def plot_lambda_sweep(summaries: Sequence[Summary], tasks: Sequence[Task], out_d
             lambdas, medians, yerr=[medians - lows, highs - medians], color="C0", marker="o", capsize=3,
             label="median, interquartile range over seeds",
         )
-        for s, median in zip(sweep, medians):
-            if s.solved < len(s.seeds):
-                steps_axis.annotate(f"{len(s.seeds) - s.solved} unsolved", (s.lam, median), fontsize=7,
-                                    textcoords="offset points", xytext=(0, 6), ha="center")
         steps_axis.axhline(budget, color="k", ls=":", lw=0.8, label=f"budget ({budget:,}; never solved)")
+        unsolved = [f"{s.lam:g}: {len(s.seeds) - s.solved}" for s in sweep if s.solved < len(s.seeds)]
+        if unsolved:  # a legend line of its own (labels at the points overlapped where λ values crowd)
+            steps_axis.plot([], [], " ", label=f"seeds never solved, by λ: {', '.join(unsolved)}")
+        steps_axis.set_ylim(top=budget * 1.45)  # room above the budget line for the legend
         steps_axis.set_ylabel(f"env steps until evaluation ≥ {task.threshold:g}")
         steps_axis.set_title("how fast it learned (lower is better)")
-        steps_axis.legend(fontsize="small")
+        steps_axis.legend(fontsize="small", loc="upper right")
     seeds = len(_sweep(summaries, tasks[0].env_id)[0].seeds)
     fig.suptitle(f"The λ sweep: A2C with GAE, {seeds} seeds per λ")
     fig.tight_layout()
