@@ -57,6 +57,7 @@ def test_batches_share_the_workers_and_each_waits_for_its_own(tmp_path):
         second = workers.submit(square, [7, 5], ["b7", "b5"], tmp_path / "second")
         assert [r["square"] for r in first.results()] == [16, 4, 36]
         results = second.results()
+        assert second.results() is results  # asked again: the same results, nothing waited for twice
     assert [r["square"] for r in results] == [49, 25]
     assert all(r["pid"] != os.getpid() for r in results)
     assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["b5.json", "b7.json"]

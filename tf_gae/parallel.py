@@ -52,10 +52,13 @@ class Batch:
         self._items = items
         self._cached = cached
         self._running = running  # (path, result) as the workers finish them, or None: run here
+        self._results: list[dict[str, Any]] | None = None
 
     def results(self, on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
         """Every job's result in the order of the jobs, waiting for those still running. `on_result` sees each
-        one as it arrives (cached ones first)."""
+        one as it arrives (cached ones first); a second call returns the same list and calls nothing."""
+        if self._results is not None:
+            return self._results
         by_path: dict[str, dict[str, Any]] = {}
 
         def arrived(path: str, result: dict[str, Any]) -> None:
@@ -72,7 +75,8 @@ class Batch:
             for item in self._items:
                 if item[2] not in by_path:
                     arrived(*_run_one(item))
-        return [by_path[item[2]] for item in self._items]
+        self._results = [by_path[item[2]] for item in self._items]
+        return self._results
 
 
 class Workers:
