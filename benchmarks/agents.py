@@ -137,23 +137,14 @@ def train_ours(spec: dict[str, Any], seed: int, budget: int, points: list[int] |
     from tf_gae.trainers import A2CConfig, A2CTrainer, PPOConfig, PPOTrainer
 
     constructed = time.perf_counter()
-    common = dict(
-        env_id=spec["env_id"], total_steps=budget, seed=seed, num_envs=spec["num_envs"], n_steps=spec["n_steps"],
-        gamma=spec["gamma"], lam=spec["lam"], learning_rate=spec["learning_rate"], value_coef=0.5,
-        entropy_coef=0.0, max_grad_norm=0.5, env_backend=env_backend,
+    config = (A2CConfig if spec["algo"] == "a2c" else PPOConfig)(
+        **trainer_settings(spec), env_id=spec["env_id"], total_steps=budget, seed=seed, lam=spec["lam"],
+        env_backend=env_backend,
         # A progress row after every update where the curve is evaluated at fixed budgets; otherwise the
         # library's default of one row per ~2,000 steps (SB3 logs every 100 A2C / 1 PPO update by default).
         log_every_steps=spec["num_envs"] * spec["n_steps"] if points else 2_000,
     )  # fmt: skip
-    if spec["algo"] == "a2c":
-        trainer = A2CTrainer(A2CConfig(**common, optimizer="rmsprop", normalize_advantages=False))
-    else:
-        trainer = PPOTrainer(
-            PPOConfig(
-                **common, optimizer="adam", minibatch_size=spec["batch_size"], n_epochs=spec["n_epochs"],
-                clip_range=spec["clip_range"], anneal_lr=spec["anneal"], anneal_clip=spec["anneal"],
-            )
-        )  # fmt: skip
+    trainer = (A2CTrainer if spec["algo"] == "a2c" else PPOTrainer)(config)
     setup = Setup(constructed, spec)
     mode = tf.function(lambda obs: trainer.model.mode(obs), reduce_retracing=True)
     act = lambda observations: mode(tf.constant(observations)).numpy()  # noqa: E731  batched
@@ -268,11 +259,12 @@ SWEEP_LAMBDAS = (0.8, 0.9, 0.92, 0.95, 0.97, 0.98, 0.99, 1.0)
 SWEEP_SEEDS = 4
 
 
-def sweep_settings(spec: dict[str, Any]) -> dict[str, Any]:
-    """A configuration's settings as tf_gae.sweep takes them (those of train_ours, λ left to the grid)."""
+def trainer_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """A configuration's hyperparameters as our trainers' configs take them, λ, budget and seed aside (each
+    run and each sweep gives those its own)."""
     settings = dict(
-        total_steps=spec["budget"], num_envs=spec["num_envs"], n_steps=spec["n_steps"], gamma=spec["gamma"],
-        learning_rate=spec["learning_rate"], value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5,
+        num_envs=spec["num_envs"], n_steps=spec["n_steps"], gamma=spec["gamma"], learning_rate=spec["learning_rate"],
+        value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5,
     )  # fmt: skip
     if spec["algo"] == "a2c":
         return dict(settings, optimizer="rmsprop", normalize_advantages=False)
@@ -296,7 +288,8 @@ def sweep_phase(config: str) -> dict[str, Any]:
             started = time.perf_counter()
             result = tf_gae.sweep(spec["env_id"], spec["algo"], seeds=range(SWEEP_SEEDS),
                                   grid={"lam": list(SWEEP_LAMBDAS)}, out_dir=Path(folder) / "sweep", progress=False,
-                                  agent_axis=agent_axis, **sweep_settings(spec))  # fmt: skip
+                                  agent_axis=agent_axis, total_steps=spec["budget"],
+                                  **trainer_settings(spec))  # fmt: skip
             times[agent_axis].append(time.perf_counter() - started)
             assert result.agent_axis == agent_axis, "the sweep did not train the way it was asked to"
         seconds = times[agent_axis][-1]

@@ -170,13 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, default=None, help="a new folder (default sweeps/<env>__<algo>__<time>)")
     sweep.add_argument("--eval-episodes", type=int, default=0, help="deterministic evaluation episodes per agent (0 = none)")
     how = sweep.add_mutually_exclusive_group()
-    how.add_argument(
-        "--one-by-one", action="store_true",
+    how.add_argument(  # both set agent_axis, tf_gae.sweep's argument (None, its default: the algorithm's way)
+        "--one-by-one", dest="agent_axis", action="store_const", const=False,
         help="train A2C agents one after another, not side by side: each agent's rows are then its solo run's "
         "bit for bit (side by side they agree to float32 rounding)",
     )  # fmt: skip
     how.add_argument(
-        "--side-by-side", action="store_true",
+        "--side-by-side", dest="agent_axis", action="store_const", const=True,
         help="train PPO agents side by side too (their minibatch size must divide the rollout); on two cores "
         "they were slower side by side than one after another (README's benchmark)",
     )  # fmt: skip
@@ -250,7 +250,7 @@ def _sweep(args: argparse.Namespace) -> int:
     out = args.out or Path("sweeps") / f"{env}__{algo}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         sweep(env, algo, seeds=args.seeds, grid=grid, out_dir=out, eval_episodes=args.eval_episodes,
-              agent_axis=False if args.one_by_one else (True if args.side_by_side else None), **given)  # fmt: skip
+              agent_axis=args.agent_axis, **given)  # fmt: skip
     except ValueError as error:  # ConfigError, RunDirectoryError
         raise UsageError(str(error)) from None
     except RuntimeError as error:  # TrainingDiverged: the agents before it are written

@@ -252,10 +252,12 @@ def sweep(
 
     trainer_class = ALGORITHMS[algo][1]
     trainers = [trainer_class(config) for config in configs]  # each agent's initial state: its solo run's start
-    if agent_axis is None and algo not in SIDE_BY_SIDE_BY_DEFAULT:
+    if agent_axis is False:
+        reason = "as asked"
+    elif agent_axis is None and algo not in SIDE_BY_SIDE_BY_DEFAULT:
         reason = f"{algo}'s default; agent_axis=True or --side-by-side trains them side by side"
     else:
-        reason = refusal(trainers) if agent_axis is not False else "as asked"
+        reason = refusal(trainers)  # None where they can train side by side
     how = "side by side along an agent axis" if reason is None else f"one after another ({reason})"
     say(
         f"{len(plan)} agents ({shape}) of {algo} on {env}, {trainers[0].planned_steps:,} env steps each "
