@@ -194,6 +194,7 @@ def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_
         (["--lam", "0.5,1.5"], "--lam must lie in [0, 1]"),
         (["--env-backend", "gymnasium"], "a sweep runs with the environment in the graph"),
         (["--seeds", "1,1"], "seeds repeat"),
+        (["--one-by-one", "--side-by-side"], "argument --side-by-side: not allowed with argument --one-by-one"),
     ]:
         bad = tmp_path / "bad"
         result = tf_gae("sweep", "--out", str(bad), *flags)
