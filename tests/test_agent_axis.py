@@ -101,8 +101,11 @@ def _same_row(a, b):
         # PPO: each agent's own shuffles, minibatch epochs and KL early stop (a limit low enough that the
         # agents stop after different numbers of minibatch steps), annealed learning rate per agent
         ("CartPole-v1", dict(algo="ppo", n_steps=16, minibatch_size=32, n_epochs=4, target_kl=0.002, agents=2)),
+        # PPO at RL Zoo's CartPole shape: the minibatch is the whole rollout (8 envs × 8 steps), so every pass
+        # takes the batch as it is and draws no shuffle (Learner.minibatch_epochs), on both sides alike
+        ("CartPole-v1", dict(algo="ppo", n_steps=8, minibatch_size=64, n_epochs=4, target_kl=0.0001, agents=2)),
     ],
-    ids=["a2c-CartPole", "a2c-Acrobot", "ppo-CartPole"],
+    ids=["a2c-CartPole", "a2c-Acrobot", "ppo-CartPole", "ppo-CartPole-whole-batch"],
 )
 def test_agent_k_of_the_axis_is_its_solo_run_bit_for_bit_in_float64(env_id, shared):
     shared = dict(dict(total_steps=1_280, log_every_steps=320), **shared)
