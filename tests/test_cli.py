@@ -167,6 +167,19 @@ def test_help_and_flag_errors_answer_without_importing_tensorflow(tmp_path):
     assert result.stdout.split() == ["False", "False", "2", "2"]
 
 
+def test_a_sweep_whose_every_agent_diverges_exits_1_saying_so(tmp_path, capsys):
+    from tf_gae.cli import main
+
+    out = tmp_path / "sweep"
+    flags = ["--algo", "a2c", "--seeds", "0-1", "--learning-rate", "1e30", "--total-steps", "256", "--out", str(out)]
+    assert main(["sweep", *flags]) == 1
+    err = capsys.readouterr().err
+    assert "every agent diverged; lower --learning-rate" in err.splitlines()[-1] and "2 agents (2 diverged)" in err
+    with open(out / "summary.csv", newline="") as handle:
+        assert [bool(row["diverged"]) for row in csv.DictReader(handle)] == [True, True]
+    assert not (out / "sweep.png").exists()
+
+
 def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_path):
     out = tmp_path / "sweep"
     result = tf_gae("sweep", "--seeds", "0-1", "--lam", "0.9,1", "--gamma", "0.98", "--total-steps", "1024",

@@ -15,6 +15,7 @@ import pytest
 import tf_gae
 from tf_gae.config import ConfigError
 from tf_gae.plotting import read_progress
+from tf_gae.runs import RunDirectory
 
 SMALL = dict(total_steps=3_072, num_envs=4, n_steps=16, log_every_steps=512)
 
@@ -28,7 +29,8 @@ def progress_rows(run_dir):
     "algo, grid, solo_settings",
     [
         ("a2c", {"lam": [0.8, 1.0], "gamma": [0.9, 0.99]}, {"lam": 1.0, "gamma": 0.99}),
-        ("ppo", {"learning_rate": [3e-3, 1e-3]}, {"learning_rate": 1e-3}),
+        # an agent that diverges (1e30) before the last: the host's non-finite state must not reach it
+        ("ppo", {"learning_rate": [3e-3, 1e30, 1e-3]}, {"learning_rate": 1e-3}),
     ],
 )
 def test_every_agent_of_a_sweep_one_after_another_is_its_solo_run(tmp_path, algo, grid, solo_settings):
@@ -48,7 +50,15 @@ def test_every_agent_of_a_sweep_one_after_another_is_its_solo_run(tmp_path, algo
     # and the sweep's own record of the rows is what it wrote
     assert [row["env_steps"] for row in last.rows] == [int(row["env_steps"]) for row in solo]
     # settings take effect: the same seed at another grid point is another run
-    same_seed = [agent for agent in result.agents if agent.seed == 4 and agent is not last]
+    diverged = [agent for agent in result.agents if agent.diverged]
+    assert [agent.settings.get("learning_rate") for agent in diverged] == [1e30] * len(diverged)
+    assert len(diverged) == (2 if algo == "ppo" else 0) and all(agent.rows == [] for agent in diverged)
+    for agent in diverged:  # its folder is left whole and free: a resume may continue it
+        assert agent.agent is None and "non-finite" in agent.diverged
+        run = RunDirectory.open(agent.run_dir)
+        run.lock()
+        run.unlock()
+    same_seed = [agent for agent in result.agents if agent.seed == 4 and agent is not last and not agent.diverged]
     for other in same_seed:
         assert progress_rows(other.run_dir) != solo
     # the agent returned is the trained one: its weights are the solo run's final weights
@@ -58,18 +68,45 @@ def test_every_agent_of_a_sweep_one_after_another_is_its_solo_run(tmp_path, algo
 
 
 
-def test_a_sweep_side_by_side_writes_each_agents_solo_run_in_float64(tmp_path):
+def test_a_sweep_side_by_side_writes_each_agents_solo_run_in_float64(tmp_path, monkeypatch):
+    """Agent k's rows are its solo run's bit for bit, beside agents whose learning rate (1e30) makes their loss
+    infinite at their second update: they are marked diverged and stop writing (no checkpoint of their
+    non-finite state), and their NaNs never reach agent k's numbers."""
+    import importlib
+
     from tf_gae.models import models_computing_in
 
+    # checkpoints at creation and at the end only: an end saved for a diverged agent would show as its ckpt-1
+    monkeypatch.setattr(importlib.import_module("tf_gae.sweeps"), "CHECKPOINT_EVERY_S", float("inf"))
+    settings = dict(SMALL, log_every_steps=64)  # a row after every update (4 envs × 16 steps)
+    grid = {"lam": [0.8, 1.0], "learning_rate": [1e-3, 1e30]}  # 1e-3: A2CConfig's default, as the solo run's
     with models_computing_in("float64"):
-        result = tf_gae.sweep("CartPole-v1", "a2c", seeds=[3, 4], grid={"lam": [0.8, 1.0]}, out_dir=tmp_path / "sweep",
-                              progress=False, **SMALL)  # fmt: skip
-        tf_gae.train("CartPole-v1", "a2c", run_dir=tmp_path / "solo", progress=False, seed=4, lam=0.8, **SMALL)
+        result = tf_gae.sweep("CartPole-v1", "a2c", seeds=[3, 4], grid=grid, out_dir=tmp_path / "sweep",
+                              progress=False, **settings)  # fmt: skip
+        tf_gae.train("CartPole-v1", "a2c", run_dir=tmp_path / "solo", progress=False, seed=4, lam=0.8, **settings)
     assert result.agent_axis
-    swept = [agent for agent in result.agents if agent.seed == 4 and agent.settings == {"lam": 0.8}][0]
+    swept = [agent for agent in result.agents if agent.seed == 4 and agent.settings == {"lam": 0.8, "learning_rate": 1e-3}][0]
     solo = progress_rows(tmp_path / "solo")
-    assert len(solo) == 6 and progress_rows(swept.run_dir) == solo
-    assert all(progress_rows(agent.run_dir) != solo for agent in result.agents if agent is not swept)
+    assert len(solo) == 48 and progress_rows(swept.run_dir) == solo
+    finished = [agent for agent in result.agents if not agent.diverged]
+    assert [agent.settings["learning_rate"] for agent in finished] == [1e-3] * 4
+    assert all(progress_rows(agent.run_dir) != solo for agent in finished if agent is not swept)
+    with open(tmp_path / "sweep" / "summary.csv", newline="") as file:
+        summary = {row["name"]: row for row in csv.DictReader(file)}
+    for agent in result.agents:
+        if not agent.diverged:
+            assert summary[agent.name]["diverged"] == "" and agent.agent is not None
+            continue
+        assert agent.agent is None and "non-finite loss at update 2 " in agent.diverged
+        assert summary[agent.name]["diverged"] == agent.diverged and "last good checkpoint ckpt-0" in agent.diverged
+        # its first update's row, and nothing of the non-finite state: ckpt-0 alone
+        assert [row["updates"] for row in agent.rows] == [1] and len(progress_rows(agent.run_dir)) == 1
+        assert [path.name for path in (agent.run_dir / "checkpoints").glob("ckpt-*.index")] == ["ckpt-0.index"]
+        # and the folder is free for a resume
+        run = RunDirectory.open(agent.run_dir)
+        run.lock()
+        run.unlock()
+    assert (tmp_path / "sweep" / "sweep.png").is_file()
 
 
 def test_a_side_by_side_agents_checkpoints_hold_the_state_of_their_rows(tmp_path, monkeypatch):
@@ -94,7 +131,12 @@ def test_a_side_by_side_agents_checkpoints_hold_the_state_of_their_rows(tmp_path
         assert tf_gae.load(agent.run_dir).env_steps == int(rows["env_steps"][-1])
 
 
-def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(tmp_path):
+def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(tmp_path, monkeypatch):
+    import importlib
+
+    # No row comes CHECKPOINT_EVERY_S after the last save, whatever the machine's speed (the first row's wait
+    # includes compiling: over 10 s on a loaded machine); the interval itself: test_a_row_saves_a_checkpoint_...
+    monkeypatch.setattr(importlib.import_module("tf_gae.sweeps"), "CHECKPOINT_EVERY_S", float("inf"))
     out = tmp_path / "sweep"
     result = tf_gae.sweep("CartPole-v1", "a2c", seeds=range(3), grid={"lam": [0.5, 0.95]}, out_dir=out,
                           progress=False, **SMALL)  # fmt: skip
@@ -109,7 +151,7 @@ def test_the_sweep_writes_a_summary_and_a_figure_and_run_directories_that_load(t
     assert set(result.groups()) == {"λ=0.5", "λ=0.95"}
     loaded = tf_gae.load(out / "lam=0.95__s2")
     assert loaded.config.lam == 0.95 and loaded.config.seed == 2 and loaded.env_steps == 3_072
-    # a short agent is checkpointed at its creation and its end (CHECKPOINT_EVERY_S), not with its 6 rows
+    # an agent is checkpointed at its creation and its end, and with a row only once CHECKPOINT_EVERY_S has passed
     final_updates = int(read_progress(out / "lam=0.95__s2")["updates"][-1])
     indexes = sorted(path.name for path in (out / "lam=0.95__s2" / "checkpoints").glob("ckpt-*.index"))
     assert indexes == sorted(["ckpt-0.index", f"ckpt-{final_updates}.index"])

@@ -54,7 +54,7 @@ from tf_gae.learner import Learner, StackedOptimizer
 from tf_gae.models import gumbel_max, policy_distribution
 from tf_gae.rng import StackedGenerators, unit_uniform
 from tf_gae.rollout import RolloutCollector, finished_episodes
-from tf_gae.trainers.base import Trainer, TorchStyleRMSprop, explained_variance
+from tf_gae.trainers.base import Trainer, TorchStyleRMSprop, TrainingDiverged, explained_variance
 
 __all__ = ["AgentAxis", "AgentsEnv", "AgentsActorCritic", "refusal"]
 
@@ -420,12 +420,18 @@ class AgentAxis(Trainer):
         on_row: Callable[[int, dict[str, float]], None] | None = None,
         on_update: Callable[[int, float], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_diverged: Callable[[int, TrainingDiverged], None] | None = None,
     ) -> None:
         """Train every agent to total_steps; `on_row(k, row)` gets agent k's progress rows (its solo run's),
         `on_update(env_steps, return)` the mean over agents of their last 20 episodes' returns. The agents'
         trainers hold their runs' states at the end; before that only after :meth:`unload` (call it before
-        saving an agent's checkpoint with a row: it costs a graph call, so it is not done for every row)."""
-        self._train_runs(self.trainers, on_row or (lambda index, row: None), on_update, should_stop)
+        saving an agent's checkpoint with a row: it costs a graph call, so it is not done for every row).
+
+        An agent whose loss or state becomes NaN or infinite raises TrainingDiverged; with `on_diverged(k,
+        error)` the others go on instead (the program never mixes agents: agent k's NaNs stay in its slices)
+        and agent k gets no more rows. Its trainer's state is then not finite: its checkpoints are the ones
+        saved with its earlier rows."""
+        self._train_runs(self.trainers, on_row or (lambda index, row: None), on_update, should_stop, on_diverged)
         self.unload()
 
     def close(self) -> None:

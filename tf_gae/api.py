@@ -363,6 +363,7 @@ def _train(
         if run is not None:
             say(f"run directory {run.path}")
         rows = [] if rows is None else rows
+        stopped_resumable = False  # diverged or interrupted: its directory holds whole rows and checkpoints
         recording = _Recording(run, checkpoints, trainer.progress_columns, checkpoint_every_s, rows)
         bar = ProgressBar(trainer.planned_steps, int(trainer.env_steps.numpy())) if progress else None
         try:
@@ -370,8 +371,10 @@ def _train(
                 trainer.train(on_row=recording.on_row, on_update=None if bar is None else bar.update, should_stop=interrupted)
             recording.end()
         except TrainingDiverged as error:
+            stopped_resumable = True
             raise TrainingDiverged(f"{error} ({recording.last_checkpoint()})") from None
         except KeyboardInterrupt:
+            stopped_resumable = True
             where = f"; continue with: tf-gae train --resume --run-dir {run.path}" if run is not None else ""
             raise TrainingInterrupted(
                 f"interrupted at {int(trainer.env_steps.numpy()):,} env steps ({recording.last_checkpoint()}){where}"
@@ -380,6 +383,8 @@ def _train(
             if bar is not None:
                 bar.close()
             recording.close()
+            if stopped_resumable and created is not None:  # free for a resume, from another process or this one
+                created.unlock()
     finally:
         if own_trainer:
             trainer.close()

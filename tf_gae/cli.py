@@ -2,8 +2,9 @@
 
 Usage errors are one line on stderr naming the fix, exit status 2, and nothing is written into an
 existing run directory. A run that diverges (non-finite loss, weights, statistics or observations)
-stops with exit status 1 and keeps its last good checkpoint; Ctrl-C stops with status 130 and one line,
-leaving a run that `--resume` continues. Nothing a run directory holds is executed: a config.json that
+stops with exit status 1 and keeps its last good checkpoint (a sweep goes on without such an agent, and
+exits 1 only if every agent diverged); Ctrl-C stops with status 130 and one line, leaving a run that
+`--resume` continues. Nothing a run directory holds is executed: a config.json that
 names a `module:Id` environment is refused unless the same `--env` (or `--trust-run-dir`) is given.
 """
 
@@ -249,16 +250,12 @@ def _sweep(args: argparse.Namespace) -> int:
     algo = args.algo or DEFAULT_ALGO
     out = args.out or Path("sweeps") / f"{env}__{algo}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        sweep(env, algo, seeds=args.seeds, grid=grid, out_dir=out, eval_episodes=args.eval_episodes,
-              agent_axis=args.agent_axis, **given)  # fmt: skip
+        result = sweep(env, algo, seeds=args.seeds, grid=grid, out_dir=out, eval_episodes=args.eval_episodes,
+                       agent_axis=args.agent_axis, **given)  # fmt: skip
     except ValueError as error:  # ConfigError, RunDirectoryError
         raise UsageError(str(error)) from None
-    except RuntimeError as error:  # TrainingDiverged: the agents before it are written
-        from tf_gae.trainers import TrainingDiverged
-
-        if not isinstance(error, TrainingDiverged):
-            raise
-        print(f"tf-gae: sweep stopped: {error}", file=sys.stderr)
+    if all(agent.diverged for agent in result.agents):  # an agent that diverges is a result; all of them, a failure
+        print("tf-gae: sweep: every agent diverged; lower --learning-rate or set --max-grad-norm", file=sys.stderr)
         return 1
     return 0
 

@@ -27,6 +27,12 @@ Either way compilation is paid once, and with `out_dir` each agent writes the sa
 --resume` continues; it is checkpointed at most every CHECKPOINT_EVERY_S seconds and at its end, not with
 every row. The sweep adds `summary.csv` and `sweep.png` (median and interquartile band over seeds, one
 curve per setting).
+
+An agent whose loss or weights become NaN or infinite (TrainingDiverged in a solo run) is recorded as
+diverged, with the reason, and the sweep goes on with the others: one after another the next agent loads
+its own state; side by side the program never mixes agents, so the diverged agent's NaNs stay in its own
+slices while it stops writing rows and checkpoints (tests/test_sweep.py checks a neighbour's rows against
+its solo run in float64).
 """
 
 from __future__ import annotations
@@ -49,11 +55,13 @@ __all__ = ["sweep", "Sweep", "SweepAgent", "SUMMARY_COLUMNS", "SIDE_BY_SIDE_BY_D
 
 SUMMARY_COLUMNS = [
     "name", "seed", *SWEEPABLE, "env_steps", "episodes", "final_return_mean", "last_quarter_return_mean",
-    "wall_time_s", "run_dir",
+    "wall_time_s", "run_dir", "diverged",
 ]  # fmt: skip
 """summary.csv: one row per agent. `final_return_mean` is its last progress row's episode_return_mean,
 `last_quarter_return_mean` the mean of episode_return_mean over its last quarter of rows (NaN rows skipped),
-`wall_time_s` its own training time (side by side: the whole training's time divided by the agents)."""
+`wall_time_s` its own training time (side by side: the whole training's time divided by the agents),
+`diverged` empty for an agent that trained to its end, else why it stopped (its loss or weights became NaN
+or infinite; its rows and checkpoints are those from before)."""
 
 _SYMBOLS = {"gamma": "γ", "lam": "λ", "learning_rate": "lr"}
 
@@ -75,10 +83,12 @@ class SweepAgent:
 
     settings: dict[str, float]  # the grid's value of each swept setting, for this agent
     seed: int
-    agent: Any  # tf_gae.api.Agent: predict, evaluate
+    config: Any  # its configuration (the algorithm's, e.g. tf_gae.trainers.A2CConfig)
+    agent: Any  # tf_gae.api.Agent (predict, evaluate); None if it diverged
     rows: list[dict[str, Any]]  # its progress rows (= its progress.csv when written)
     run_dir: Path | None
     wall_time_s: float
+    diverged: str = ""  # why it stopped before its end (TrainingDiverged's message); "" if it did not
 
     @property
     def name(self) -> str:
@@ -93,13 +103,14 @@ class SweepAgent:
         return dict(
             name=self.name,
             seed=self.seed,
-            **{name: getattr(self.agent.config, name) for name in SWEEPABLE},
+            **{name: getattr(self.config, name) for name in SWEEPABLE},
             env_steps=last.get("env_steps", 0),
             episodes=sum(row["episodes"] for row in self.rows),
             final_return_mean=last.get("episode_return_mean", math.nan),
             last_quarter_return_mean=float(last_quarter.mean()) if last_quarter.size else math.nan,
             wall_time_s=round(self.wall_time_s, 3),
             run_dir="" if self.run_dir is None else str(self.run_dir),
+            diverged=self.diverged,
         )
 
 
@@ -201,12 +212,14 @@ def sweep(
       **hyperparameters: the settings every agent shares (fields of the algorithm's configuration).
 
     Returns:
-      A :class:`Sweep`: `agents` (settings, seed, the trained `Agent`, progress rows), `summary()`.
+      A :class:`Sweep`: `agents` (settings, seed, configuration, the trained `Agent`, progress rows, and why
+      it diverged if it did: its `Agent` is then None and its run directory keeps its last good checkpoint),
+      `summary()`.
 
     Raises:
       ConfigError (ValueError): a bad seed, grid, hyperparameter or environment, before anything is written.
     """
-    from tf_gae.api import DEFAULT_ALGO, make_config, reward_threshold
+    from tf_gae.api import DEFAULT_ALGO, make_config
 
     started = time.perf_counter()
     algo = algo or DEFAULT_ALGO
@@ -275,29 +288,53 @@ def sweep(
     total_steps = sum(summary["env_steps"] for summary in summaries.values())
     if out is not None:
         _write_summary(list(summaries.values()), out / "summary.csv")
-        from tf_gae.plotting import plot_sweep
-
-        groups = {label: [a.run_dir for a in members] for label, members in result.groups().items()}
-        title = f"{env} — {algo}: {len(groups)} setting{'s' if len(groups) > 1 else ''} × {len(seeds)} seeds"
-        try:
-            plot_sweep(groups, out / "sweep.png", title=title, threshold=reward_threshold(env))
-            written = f"; wrote {out / 'summary.csv'} and {out / 'sweep.png'}"
-        except ValueError as error:  # e.g. agents too short for their curves to share a range of env steps
-            written = f"; wrote {out / 'summary.csv'}, and no sweep.png: {error}"
+        written = f"; wrote {out / 'summary.csv'}" + _plot(result, env, algo, len(seeds))
     else:
         written = ""
+    lost = sum(1 for agent in agents if agent.diverged)
     say(
-        f"{len(agents)} agents, {total_steps:,} env steps in {result.wall_time_s:.1f} s "
-        f"({total_steps / result.wall_time_s:,.0f} env steps/s, compilation included){written}"
+        f"{len(agents)} agents{f' ({lost} diverged)' if lost else ''}, {total_steps:,} env steps in "
+        f"{result.wall_time_s:.1f} s ({total_steps / result.wall_time_s:,.0f} env steps/s, compilation included){written}"
     )
     for label, members in result.groups().items():
-        late = np.array([summaries[m.name]["last_quarter_return_mean"] for m in members], np.float64)
+        finished = [m for m in members if not m.diverged]
+        late = np.array([summaries[m.name]["last_quarter_return_mean"] for m in finished], np.float64)
         late = late[np.isfinite(late)]
+        lost_here = f"; {len(members) - len(finished)} diverged" if len(finished) < len(members) else ""
         if late.size:
             low, median, high = np.percentile(late, [25, 50, 75])
             say(f"  {label}: return over the last quarter, median {median:.1f} (interquartile {low:.1f}–{high:.1f}, "
-                f"{late.size} seed{'s' if late.size > 1 else ''})")  # fmt: skip
+                f"{late.size} seed{'s' if late.size > 1 else ''}{lost_here})")  # fmt: skip
+        elif lost_here:
+            say(f"  {label}: every seed diverged")
     return result
+
+
+def _plot(result: Sweep, env: str, algo: str, num_seeds: int) -> str:
+    """sweep.png of the agents that trained to their end (one curve per setting); what was written, for the
+    console: " and <path>", or why there is no figure."""
+    from tf_gae.api import reward_threshold
+    from tf_gae.plotting import plot_sweep
+
+    groups, all_diverged = {}, []
+    for label, members in result.groups().items():
+        finished = [m.run_dir for m in members if not m.diverged]
+        lost = len(members) - len(finished)
+        if finished:
+            groups[label + (f", {lost} diverged" if lost else "")] = finished
+        else:
+            all_diverged.append(label)
+    if not groups:
+        return ", and no sweep.png: every agent diverged"
+    title = f"{env} — {algo}: {len(groups)} setting{'s' if len(groups) > 1 else ''} × {num_seeds} seeds"
+    if all_diverged:  # the legend hides nothing: a setting without a curve is named
+        title += f"\nnot shown, every seed diverged: {', '.join(all_diverged)}"
+    path = result.out_dir / "sweep.png"
+    try:
+        plot_sweep(groups, path, title=title, threshold=reward_threshold(env))
+    except ValueError as error:  # e.g. agents too short for their curves to share a range of env steps
+        return f", and no sweep.png: {error}"
+    return f" and {path}"
 
 
 
@@ -306,8 +343,10 @@ def _train_one_by_one(
     run_dirs: list[Path | None], eval_episodes: int, say: Callable[[str], None], progress: bool,
 ) -> list[SweepAgent]:
     """Every agent in turn through one host trainer's compiled program: its initial state loaded into the
-    host (`Trainer.load_state`), trained to its end there, and copied back; its run is its solo run exactly."""
+    host (`Trainer.load_state`), trained to its end there, and copied back; its run is its solo run exactly.
+    An agent that diverges is recorded as such and the next one goes on (each starts from its own state)."""
     from tf_gae.api import Agent, _train
+    from tf_gae.trainers import TrainingDiverged
 
     host = trainers[0].__class__(configs[0])  # its program is compiled on its first call and serves every agent
     agents: list[SweepAgent] = []
@@ -316,14 +355,20 @@ def _train_one_by_one(
             agent_started = time.perf_counter()
             host.load_state(own)
             rows: list[dict[str, Any]] = []
-            _train(algo, config, None, run_dir, eval_episodes, False, None, trainer=host, rows=rows,
-                   checkpoint_every_s=CHECKPOINT_EVERY_S)  # fmt: skip
-            own.load_state(host)  # its final state, in its own trainer, for its Agent
-            trained = Agent(own.model, config, algo, int(own.env_steps.numpy()), run_dir)
-            agent = SweepAgent(settings, seed, trained, rows, run_dir, time.perf_counter() - agent_started)
+            try:
+                _train(algo, config, None, run_dir, eval_episodes, False, None, trainer=host, rows=rows,
+                       checkpoint_every_s=CHECKPOINT_EVERY_S)  # fmt: skip
+            except TrainingDiverged as error:
+                trained, diverged = None, str(error)
+            else:
+                own.load_state(host)  # its final state, in its own trainer, for its Agent
+                trained, diverged = Agent(own.model, config, algo, int(own.env_steps.numpy()), run_dir), ""
+            seconds = time.perf_counter() - agent_started
+            agent = SweepAgent(settings, seed, config, trained, rows, run_dir, seconds, diverged)
             agents.append(agent)
             late = agent.summary()["last_quarter_return_mean"]
-            say(f"[{index + 1}/{len(plan)}] {agent.name}: return {late:.1f} over its last quarter ({agent.wall_time_s:.1f} s)")
+            outcome = f"diverged: {diverged}" if diverged else f"return {late:.1f} over its last quarter"
+            say(f"[{index + 1}/{len(plan)}] {agent.name}: {outcome} ({seconds:.1f} s)")
     finally:
         host.close()
     return agents
@@ -334,7 +379,8 @@ def _train_side_by_side(
     run_dirs: list[Path | None], eval_episodes: int, say: Callable[[str], None], progress: bool,
 ) -> list[SweepAgent]:
     """Every agent at once along an agent axis (:class:`tf_gae.agent_axis.AgentAxis`), each writing its own
-    run directory as `tf_gae.train` would; an agent's wall time is its share of the whole."""
+    run directory as `tf_gae.train` would; an agent's wall time is its share of the whole. An agent that
+    diverges stops writing (no checkpoint of its non-finite state) while the others go on."""
     from tf_gae.agent_axis import AgentAxis
     from tf_gae.api import (Agent, ProgressBar, TrainingInterrupted, _create_run, _finish_run,
                             _interrupt_between_chunks, _Recording)  # fmt: skip
@@ -347,13 +393,19 @@ def _train_side_by_side(
         run, checkpoints = (None, None) if run_dir is None else _create_run(algo, config, trainer, run_dir)
         runs.append(run)  # a checkpoint with a row is saved from the agent's trainer, brought up to date first
         recordings.append(_Recording(run, checkpoints, trainer.progress_columns, CHECKPOINT_EVERY_S, agent_rows, axis.unload))
+    diverged: dict[int, str] = {}  # agent → why it stopped
+
+    def on_diverged(index: int, error: Exception) -> None:  # TrainingDiverged
+        diverged[index] = f"{error} ({recordings[index].last_checkpoint()})"
+
     bar = ProgressBar(trainers[0].planned_steps) if progress else None
     try:
         with _interrupt_between_chunks() as interrupted:
             axis.train(on_row=lambda k, row: recordings[k].on_row(row), on_update=bar and bar.update,
-                       should_stop=interrupted)  # fmt: skip
-        for recording in recordings:
-            recording.end()
+                       should_stop=interrupted, on_diverged=on_diverged)  # fmt: skip
+        for index, recording in enumerate(recordings):
+            if index not in diverged:
+                recording.end()
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted at {int(axis.env_steps.numpy()):,} env steps of every agent; each run directory keeps its "
@@ -366,12 +418,18 @@ def _train_side_by_side(
             recording.close()
     share = (time.perf_counter() - started) / len(plan)
     agents = []
-    for (settings, seed), config, trainer, run, run_dir, agent_rows in zip(plan, configs, trainers, runs, run_dirs, rows):
-        trained = Agent(trainer.model, config, algo, int(trainer.env_steps.numpy()), run_dir)
-        _finish_run(trained, run, eval_episodes, lambda text: None)
+    for index, ((settings, seed), config, trainer, run, run_dir, agent_rows) in enumerate(
+        zip(plan, configs, trainers, runs, run_dirs, rows)
+    ):
+        trained = None
+        if index in diverged:
+            say(f"{agent_name(settings, seed)} diverged: {diverged[index]}")
+        else:
+            trained = Agent(trainer.model, config, algo, int(trainer.env_steps.numpy()), run_dir)
+            _finish_run(trained, run, eval_episodes, lambda text: None)
         if run is not None:
             run.unlock()
-        agents.append(SweepAgent(settings, seed, trained, agent_rows, run_dir, share))
+        agents.append(SweepAgent(settings, seed, config, trained, agent_rows, run_dir, share, diverged.get(index, "")))
     return agents
 
 

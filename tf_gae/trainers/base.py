@@ -537,30 +537,43 @@ class Trainer:
         on_row: Callable[[int, dict[str, float]], None],
         on_update: Callable[[int, float], None] | None,
         should_stop: Callable[[], bool] | None,
+        on_diverged: Callable[[int, TrainingDiverged], None] | None = None,
     ) -> None:
         """The loop of :meth:`train` for the runs this trainer's program trains at once (itself, or a sweep's
-        agents: :mod:`tf_gae.agent_axis`): `on_row(k, row)` gets run k's rows."""
+        agents: :mod:`tf_gae.agent_axis`): `on_row(k, row)` gets run k's rows. A run whose loss or state is
+        not finite raises TrainingDiverged; with `on_diverged`, runs trained together (whose programs never mix
+        their numbers) go on without it instead: `on_diverged(k, error)` is told, and run k gets no more rows."""
         start_update = int(self.updates.numpy())
-        progress = [ProgressRows(run, start_update, int(self.env_steps.numpy())) for run in runs]
-        first = progress[0]
-        while not self._finished(first.updates, first.env_steps):
+        updates, env_steps = start_update, int(self.env_steps.numpy())  # completed, counted from the run's start
+        progress = [ProgressRows(run, updates, env_steps) for run in runs]
+        going = list(range(len(runs)))  # the runs that have not diverged
+        while going and not self._finished(updates, env_steps):
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
             # All updates up to the next row in one graph call; the first call of a run does one update
             # alone (it pays the graph's one-time initialisation, so later calls measure steady training).
-            num_updates, step_limit = self._next_call(first.updates, first.env_steps, first=first.updates == start_update)
+            num_updates, step_limit = self._next_call(updates, env_steps, first=updates == start_update)
             try:
                 outputs = self.collector.run(self._iterate, tf.constant(num_updates), tf.constant(step_limit, tf.int64))
                 results = self._results_of_runs(*outputs)
             except NonFiniteObservation as error:
-                span = updates_span(first.updates, num_updates)
+                span = updates_span(updates, num_updates)
                 raise TrainingDiverged(f"{error} (during update {span}); the last good checkpoint is kept") from None
             updates, env_steps = int(self.updates.numpy()), int(self.env_steps.numpy())
-            rows = [run.add(*result, updates=updates, env_steps=env_steps) for run, result in zip(progress, results)]
+            rows = {}
+            for index in list(going):
+                try:
+                    rows[index] = progress[index].add(*results[index], updates=updates, env_steps=env_steps)
+                except TrainingDiverged as error:
+                    if on_diverged is None:
+                        raise
+                    going.remove(index)
+                    on_diverged(index, error)
             if on_update is not None:
-                recent = [run.recent_return for run in progress if not math.isnan(run.recent_return)]
+                recent = [progress[index].recent_return for index in going]
+                recent = [value for value in recent if not math.isnan(value)]
                 on_update(env_steps, float(np.mean(recent)) if recent else math.nan)
-            for index, row in enumerate(rows):
+            for index, row in rows.items():
                 if row is not None:
                     on_row(index, row)
 
