@@ -20,6 +20,13 @@ from tf_gae.runs import RunDirectory
 SMALL = dict(total_steps=3_072, num_envs=4, n_steps=16, log_every_steps=512)
 
 
+def _lock_and_free(run_dir):
+    """Take the run directory's writer lock and give it back (raises if another writer still holds it)."""
+    run = RunDirectory.open(run_dir)
+    run.lock()
+    run.unlock()
+
+
 def progress_rows(run_dir):
     with open(run_dir / "progress.csv") as file:
         return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in csv.DictReader(file)]
@@ -55,9 +62,7 @@ def test_every_agent_of_a_sweep_one_after_another_is_its_solo_run(tmp_path, algo
     assert len(diverged) == (2 if algo == "ppo" else 0) and all(agent.rows == [] for agent in diverged)
     for agent in diverged:  # its folder is left whole and free: a resume may continue it
         assert agent.agent is None and "non-finite" in agent.diverged
-        run = RunDirectory.open(agent.run_dir)
-        run.lock()
-        run.unlock()
+        _lock_and_free(agent.run_dir)
     same_seed = [agent for agent in result.agents if agent.seed == 4 and agent is not last and not agent.diverged]
     for other in same_seed:
         assert progress_rows(other.run_dir) != solo
@@ -102,10 +107,7 @@ def test_a_sweep_side_by_side_writes_each_agents_solo_run_in_float64(tmp_path, m
         # its first update's row, and nothing of the non-finite state: ckpt-0 alone
         assert [row["updates"] for row in agent.rows] == [1] and len(progress_rows(agent.run_dir)) == 1
         assert [path.name for path in (agent.run_dir / "checkpoints").glob("ckpt-*.index")] == ["ckpt-0.index"]
-        # and the folder is free for a resume
-        run = RunDirectory.open(agent.run_dir)
-        run.lock()
-        run.unlock()
+        _lock_and_free(agent.run_dir)  # the folder is free for a resume
     assert (tmp_path / "sweep" / "sweep.png").is_file()
 
 

@@ -286,21 +286,23 @@ def sweep(
     result = Sweep(agents, out, time.perf_counter() - started, reason is None)
     summaries = {agent.name: agent.summary() for agent in agents}  # once: the console and summary.csv read them
     total_steps = sum(summary["env_steps"] for summary in summaries.values())
+    # each setting's agents that trained to their end, and how many of its agents diverged
+    finished = {label: ([m for m in members if not m.diverged], sum(1 for m in members if m.diverged))
+                for label, members in result.groups().items()}  # fmt: skip
     if out is not None:
         _write_summary(list(summaries.values()), out / "summary.csv")
-        written = f"; wrote {out / 'summary.csv'}" + _plot(result, env, algo, len(seeds))
+        written = f"; wrote {out / 'summary.csv'}" + _plot(finished, out / "sweep.png", env, algo, len(seeds))
     else:
         written = ""
-    lost = sum(1 for agent in agents if agent.diverged)
+    lost = sum(count for _, count in finished.values())
     say(
         f"{len(agents)} agents{f' ({lost} diverged)' if lost else ''}, {total_steps:,} env steps in "
         f"{result.wall_time_s:.1f} s ({total_steps / result.wall_time_s:,.0f} env steps/s, compilation included){written}"
     )
-    for label, members in result.groups().items():
-        finished = [m for m in members if not m.diverged]
-        late = np.array([summaries[m.name]["last_quarter_return_mean"] for m in finished], np.float64)
+    for label, (members, diverged_here) in finished.items():
+        late = np.array([summaries[m.name]["last_quarter_return_mean"] for m in members], np.float64)
         late = late[np.isfinite(late)]
-        lost_here = f"; {len(members) - len(finished)} diverged" if len(finished) < len(members) else ""
+        lost_here = f"; {diverged_here} diverged" if diverged_here else ""
         if late.size:
             low, median, high = np.percentile(late, [25, 50, 75])
             say(f"  {label}: return over the last quarter, median {median:.1f} (interquartile {low:.1f}–{high:.1f}, "
@@ -310,26 +312,20 @@ def sweep(
     return result
 
 
-def _plot(result: Sweep, env: str, algo: str, num_seeds: int) -> str:
-    """sweep.png of the agents that trained to their end (one curve per setting); what was written, for the
-    console: " and <path>", or why there is no figure."""
+def _plot(finished: dict[str, tuple[list[SweepAgent], int]], path: Path, env: str, algo: str, num_seeds: int) -> str:
+    """sweep.png of the agents that trained to their end (`finished`: setting → those agents, and how many
+    diverged), one curve per setting; what was written, for the console: " and <path>", or why no figure."""
     from tf_gae.api import reward_threshold
     from tf_gae.plotting import plot_sweep
 
-    groups, all_diverged = {}, []
-    for label, members in result.groups().items():
-        finished = [m.run_dir for m in members if not m.diverged]
-        lost = len(members) - len(finished)
-        if finished:
-            groups[label + (f", {lost} diverged" if lost else "")] = finished
-        else:
-            all_diverged.append(label)
+    groups = {label + (f", {lost} diverged" if lost else ""): [m.run_dir for m in members]
+              for label, (members, lost) in finished.items() if members}  # fmt: skip
     if not groups:
         return ", and no sweep.png: every agent diverged"
     title = f"{env} — {algo}: {len(groups)} setting{'s' if len(groups) > 1 else ''} × {num_seeds} seeds"
+    all_diverged = [label for label, (members, _) in finished.items() if not members]
     if all_diverged:  # the legend hides nothing: a setting without a curve is named
         title += f"\nnot shown, every seed diverged: {', '.join(all_diverged)}"
-    path = result.out_dir / "sweep.png"
     try:
         plot_sweep(groups, path, title=title, threshold=reward_threshold(env))
     except ValueError as error:  # e.g. agents too short for their curves to share a range of env steps
@@ -384,6 +380,7 @@ def _train_side_by_side(
     from tf_gae.agent_axis import AgentAxis
     from tf_gae.api import (Agent, ProgressBar, TrainingInterrupted, _create_run, _finish_run,
                             _interrupt_between_chunks, _Recording)  # fmt: skip
+    from tf_gae.trainers import TrainingDiverged
 
     started = time.perf_counter()
     axis = AgentAxis(trainers)
@@ -395,7 +392,7 @@ def _train_side_by_side(
         recordings.append(_Recording(run, checkpoints, trainer.progress_columns, CHECKPOINT_EVERY_S, agent_rows, axis.unload))
     diverged: dict[int, str] = {}  # agent → why it stopped
 
-    def on_diverged(index: int, error: Exception) -> None:  # TrainingDiverged
+    def on_diverged(index: int, error: TrainingDiverged) -> None:
         diverged[index] = f"{error} ({recordings[index].last_checkpoint()})"
 
     bar = ProgressBar(trainers[0].planned_steps) if progress else None

@@ -570,8 +570,7 @@ class Trainer:
                     going.remove(index)
                     on_diverged(index, error)
             if on_update is not None:
-                recent = [progress[index].recent_return for index in going]
-                recent = [value for value in recent if not math.isnan(value)]
+                recent = [r for r in (progress[index].recent_return for index in going) if not math.isnan(r)]
                 on_update(env_steps, float(np.mean(recent)) if recent else math.nan)
             for index, row in rows.items():
                 if row is not None:
