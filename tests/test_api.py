@@ -113,7 +113,7 @@ def test_train_in_memory_writes_nothing_and_bad_arguments_are_refused(tmp_path, 
     monkeypatch.chdir(tmp_path)
     agent = tf_gae.train("CartPole-v1", total_steps=128, num_envs=2, n_steps=8, progress=False)
     assert agent.run_dir is None and agent.env_steps == 128 and list(tmp_path.iterdir()) == []
-    with pytest.raises(ConfigError, match="--n-epochs applies to --algo ppo only, not a2c"):
+    with pytest.raises(ConfigError, match="n_epochs applies to algo 'ppo' only, not 'a2c'"):
         tf_gae.train("CartPole-v1", algo="a2c", n_epochs=3)
     with pytest.raises(ConfigError, match="lamda is no hyperparameter of ppo"):  # ppo: the default
         tf_gae.train("CartPole-v1", lamda=0.9)

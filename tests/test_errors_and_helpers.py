@@ -17,6 +17,7 @@ import pytest
 import tf_gae
 from tf_gae._tf import tf
 from tf_gae.cli import ProgressBar, main
+from tf_gae.config import command_line_message
 from tf_gae.demo import gae_table, sample_rollout
 from tf_gae.models import build_actor_critic
 from tf_gae.rollout import RewardScaler, RolloutCollector, make_vector_env
@@ -44,10 +45,10 @@ def one_line_error(capsys, argv) -> str:
     "argv, message",
     [
         (["train", "--eval-episodes", "-1"], "--eval-episodes must be ≥ 0"),
-        (["train", "--algo", "a2c", "--n-epochs", "3"], "--n-epochs applies to --algo ppo only, not a2c"),
+        (["train", "--algo", "a2c", "--n-epochs", "3"], "--n-epochs applies to --algo 'ppo' only, not 'a2c'"),
         (["train", "--seed", "-4"], "--seed must be a whole number in [0, 2^31)"),
         (["train", "--log-every-steps", "0"], "--log-every-steps must be a whole number ≥ 1"),
-        (["train", "--total-steps", "10"], "--total-steps must be at least one rollout"),
+        (["train", "--total-steps", "10"], "--total-steps must be at least one rollout, --num-envs × --n-steps = 256"),
         (["train", "--env", "NeedsMissingPackage-v0"], "cannot create NeedsMissingPackage-v0"),
         (["train", "--env", "no_such_module:Thing-v0"], "cannot import 'no_such_module'"),
         (["evaluate", "nowhere", "--episodes", "0"], "--episodes must be ≥ 1"),
@@ -57,6 +58,21 @@ def test_command_errors_are_one_line_with_status_2(capsys, tmp_path, argv, messa
     error = one_line_error(capsys, [*argv, "--run-dir", str(tmp_path / "run")] if argv[0] == "train" else argv)
     assert message in error
     assert not (tmp_path / "run").exists()
+
+
+def test_a_mistake_is_named_as_the_caller_wrote_it(capsys, tmp_path):
+    """One ConfigError serves both callers: the Python API names settings as its keyword arguments, the command
+    as its flags, and a name inside a path stays as it is."""
+    with pytest.raises(ConfigError) as caught:
+        tf_gae.train("CartPole-v1", "a2c", run_dir=None, total_steps=10)
+    assert str(caught.value) == "total_steps must be at least one rollout, num_envs × n_steps = 64, got 10"
+    error = one_line_error(capsys, ["train", "--algo", "a2c", "--total-steps", "10", "--run-dir", str(tmp_path / "run")])
+    assert "--total-steps must be at least one rollout, --num-envs × --n-steps = 64, got 10" in error
+    taken = RunDirectoryError("run directory runs/run_dir already holds a run; resume it, or choose another run_dir", ["run_dir"])
+    assert command_line_message(taken) == (
+        "run directory runs/run_dir already holds a run; resume it, or choose another --run-dir"
+    )
+    assert command_line_message(ValueError("lam is a word here")) == "lam is a word here"  # no fields: as written
 
 
 def test_bad_hidden_sizes_flag(capsys):
@@ -76,7 +92,7 @@ def test_evaluate_and_resume_refuse_what_is_not_a_usable_run(capsys, tmp_path):
     assert "has no checkpoint yet" in one_line_error(capsys, ["evaluate", str(untrained.path)])
     before = sorted(p.name for p in untrained.path.iterdir())
     error = one_line_error(capsys, ["train", "--resume", "--run-dir", str(untrained.path), "--algo", "ppo"])
-    assert "--algo ppo contradicts the run's algorithm a2c" in error
+    assert "--algo 'ppo' contradicts the run's algorithm 'a2c'; leave --algo out" in error
     assert sorted(p.name for p in untrained.path.iterdir()) == before
     unknown = RunDirectory.create(tmp_path / "unknown", {"algo": "dqn"})
     assert "names no known algorithm ('dqn')" in one_line_error(capsys, ["evaluate", str(unknown.path)])
@@ -116,7 +132,7 @@ def test_library_errors_name_the_argument():
         TorchStyleRMSprop(learning_rate=1e-3, momentum=0.9)
     with pytest.raises(ValueError, match="cannot create NeedsMissingPackage-v0: the test package"):
         check_environment("NeedsMissingPackage-v0")
-    with pytest.raises(ConfigError, match="--seed must be"):
+    with pytest.raises(ConfigError, match="seed must be"):
         A2CConfig(seed=2**31)
 
 

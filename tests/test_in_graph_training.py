@@ -89,9 +89,9 @@ def test_a2c_learns_cartpole_in_the_graph():
 def test_the_backend_is_refused_for_ids_without_an_in_graph_version():
     from tf_gae.config import ConfigError
 
-    with pytest.raises(ConfigError, match="--env-backend must be 'gymnasium' for HalfCheetah-v5"):
+    with pytest.raises(ConfigError, match="env_backend must be 'gymnasium' for HalfCheetah-v5"):
         A2CConfig(env_id="HalfCheetah-v5", env_backend="tensorflow")
-    with pytest.raises(ConfigError, match="--async-envs must be false with --env-backend tensorflow"):
+    with pytest.raises(ConfigError, match="asynchronous_envs must be off with env_backend 'tensorflow'"):
         A2CConfig(env_backend="tensorflow", asynchronous_envs=True)
 
 

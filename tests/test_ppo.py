@@ -104,9 +104,9 @@ def test_every_ppo_field_changes_behaviour():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(clip_range=0.0), "--clip-range must lie in"),
-        (dict(minibatch_size=0), "--minibatch-size must be a whole number"),
-        (dict(target_kl=-1.0), "--target-kl must be ≥ 0"),
+        (dict(clip_range=0.0), r"clip_range must be in \(0, 1\)"),
+        (dict(minibatch_size=0), "minibatch_size must be a whole number"),
+        (dict(target_kl=-1.0), "target_kl must be ≥ 0"),
     ],
 )
 def test_invalid_ppo_settings(change, message):

@@ -175,7 +175,7 @@ def test_segments_are_planned_in_whole_rollouts():
 def test_the_flags_say_what_they_mean_for_reinforce(capsys):
     from tf_gae.cli import main
 
-    with pytest.raises(ConfigError, match=r"--n-steps must be a whole number ≥ 0 \(0 = the environment's time limit\)"):
+    with pytest.raises(ConfigError, match=r"n_steps must be a whole number ≥ 0 \(0 = the environment's time limit\)"):
         ReinforceConfig(n_steps=-1)
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -185,7 +185,7 @@ def test_the_flags_say_what_they_mean_for_reinforce(capsys):
 
 
 def test_an_environment_without_a_time_limit_needs_a_cap():
-    with pytest.raises(ConfigError, match=r"--n-steps must be ≥ 1 for ConstantRewardEndless-v0: .* no time limit"):
+    with pytest.raises(ConfigError, match=r"n_steps must be ≥ 1 for ConstantRewardEndless-v0: .* no time limit"):
         ReinforceTrainer(ReinforceConfig(env_id="ConstantRewardEndless-v0", total_steps=100))
     trainer = ReinforceTrainer(ReinforceConfig(env_id="ConstantRewardEndless-v0", total_steps=100, n_steps=7, num_envs=2))
     try:

@@ -313,11 +313,11 @@ def write_config(run_dir: Path, **changes) -> None:
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"learning_rate": "fast"}, "--learning-rate must be a number, got 'fast'"),
-        ({"gamma": None}, "--gamma must be a number, got None"),
-        ({"hidden_sizes": 64}, "--hidden-sizes must be a list of whole numbers, got 64"),
-        ({"normalize_observations": "false"}, "--normalize-observations must be true or false, got 'false'"),
-        ({"env_id": ""}, "--env must be a gymnasium environment id, got ''"),
+        ({"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
+        ({"gamma": None}, "gamma must be a number, got None"),
+        ({"hidden_sizes": 64}, "hidden_sizes must be a list of whole numbers, got 64"),
+        ({"normalize_observations": "false"}, "normalize_observations must be true or false, got 'false'"),
+        ({"env_id": ""}, "env_id must be a gymnasium environment id, got ''"),
     ],
 )
 def test_bad_values_in_config_json_are_one_line(capsys, run_copy, changes, message):

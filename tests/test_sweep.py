@@ -173,8 +173,8 @@ def test_agents_too_short_for_a_common_curve_still_finish_with_their_summary(tmp
     "kwargs, message",
     [
         (dict(grid={"n_steps": [8, 16]}), "grid can vary gamma, lam, learning_rate"),
-        (dict(grid={"lam": [0.9, 0.9]}), r"grid\['lam'\] repeats a value"),
-        (dict(grid={"lam": [1.5]}), "--lam must be a number in"),
+        (dict(grid={"lam": [0.9, 0.9]}), r"lam repeats a value in the grid \(\[0.9, 0.9\]\)"),
+        (dict(grid={"lam": [1.5]}), "lam must be a number in"),
         (dict(seeds=[1, 1]), "seeds repeat"),
         (dict(seeds=[]), "seeds is empty"),
         (dict(seed=3), "pass seeds="),
@@ -183,7 +183,7 @@ def test_agents_too_short_for_a_common_curve_still_finish_with_their_summary(tmp
         (dict(env="HalfCheetah-v5"), "has no in-graph version"),
         (dict(seeds=[0.5]), r"seeds must be whole numbers in \[0, 2\^31\)"),
         (dict(grid=[0.9, 1.0]), "grid must be a dict of setting"),
-        (dict(grid={"lam": []}), r"grid\['lam'\] is empty"),
+        (dict(grid={"lam": []}), "lam has no value in the grid"),
         (dict(agent_axis="yes"), "agent_axis must be True, False or None"),
     ],
 )

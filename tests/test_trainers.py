@@ -97,14 +97,14 @@ def test_non_finite_loss_stops_training_and_leaves_the_weights_finite():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(gamma=1.5), "--gamma must be a number in"),
-        (dict(lam=-0.1), "--lam must be a number in"),
-        (dict(learning_rate=0.0), "--learning-rate must be a positive"),
-        (dict(num_envs=0), "--num-envs must be a whole number"),
-        (dict(optimizer="sgd"), "--optimizer must be 'rmsprop' or 'adam'"),
-        (dict(hidden_sizes=()), "--hidden-sizes must be one or more"),
-        (dict(entropy_coef=-1.0), "--entropy-coef must be a non-negative"),
-        (dict(total_steps=10, num_envs=2, n_steps=8), "--total-steps must be at least one rollout"),
+        (dict(gamma=1.5), "gamma must be a number in"),
+        (dict(lam=-0.1), "lam must be a number in"),
+        (dict(learning_rate=0.0), "learning_rate must be a positive"),
+        (dict(num_envs=0), "num_envs must be a whole number"),
+        (dict(optimizer="sgd"), "optimizer must be 'rmsprop' or 'adam'"),
+        (dict(hidden_sizes=()), "hidden_sizes must be one or more"),
+        (dict(entropy_coef=-1.0), "entropy_coef must be a non-negative"),
+        (dict(total_steps=10, num_envs=2, n_steps=8), "total_steps must be at least one rollout"),
     ],
 )
 def test_invalid_hyperparameters_name_the_flag(change, message):

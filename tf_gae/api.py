@@ -154,8 +154,10 @@ def make_config(algo: str, hyperparameters: dict[str, Any]) -> Any:
         if name not in known:
             users = [a for a, c in CONFIGS.items() if name in {f.name for f in dataclasses.fields(c)}]
             if not users:
-                raise ConfigError(f"{name} is no hyperparameter of {algo}; `tf-gae train --help` lists them")
-            raise ConfigError(f"{flag_name(name)} applies to --algo {' or '.join(users)} only, not {algo}")
+                raise ConfigError(f"{name} is no hyperparameter of {algo}; the fields of "
+                                  f"tf_gae.config.{CONFIGS[algo].__name__} are")  # fmt: skip
+            users_text = " or ".join(repr(user) for user in users)
+            raise ConfigError(f"{name} applies to algo {users_text} only, not {algo!r}", (name, "algo"))
     return CONFIGS[algo](**hyperparameters)
 
 
@@ -164,12 +166,15 @@ def _resume_config(run: Any, algo: str | None, given: dict[str, Any], trust: boo
 
     run_algo, config = run_config(run, trusted_env=given.get("env_id"), trust=trust)
     if algo is not None and algo != run_algo:
-        raise RunDirectoryError(f"--algo {algo} contradicts the run's algorithm {run_algo}; drop --algo to resume it")
+        raise RunDirectoryError(
+            f"algo {algo!r} contradicts the run's algorithm {run_algo!r}; leave algo out to resume it", ("algo",)
+        )
     for name, value in given.items():
         if getattr(config, name) != (tuple(value) if isinstance(value, list) else value):
             raise RunDirectoryError(
-                f"{flag_name(name)} {value} contradicts the run's {name}={getattr(config, name)!r} in "
-                f"{run.path}/config.json; drop the flag to resume (or start a new run)"
+                f"{name} {value!r} contradicts the run's {getattr(config, name)!r} in {run.path}/config.json; "
+                f"leave {name} out to resume (or start a new run)",
+                (name,),
             )
     return run_algo, config
 
@@ -303,7 +308,7 @@ def train(
     if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
         raise ValueError(f"eval_episodes must be a whole number ≥ 0, got {eval_episodes!r}")
     if resume and run_dir is None:
-        raise ConfigError("--resume needs --run-dir RUN_DIR, the folder of the run to continue")
+        raise ConfigError("resume needs run_dir, the folder of the run to continue", ("resume", "run_dir"))
     given = dict(hyperparameters)
     if env is not None:
         given["env_id"] = resolve_env(env)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tf_gae.api import DEFAULT_ALGO, ProgressBar  # ProgressBar re-exported: `tf_gae.cli.ProgressBar`
-from tf_gae.config import CONFIGS, RENAMED_FIELDS, SWEEPABLE, flag_name
+from tf_gae.config import CONFIGS, RENAMED_FIELDS, SWEEPABLE, command_line_message, flag_name
 
 __all__ = ["main", "build_parser", "ProgressBar"]
 
@@ -222,7 +222,7 @@ def _train(args: argparse.Namespace) -> int:
             eval_episodes=args.eval_episodes, **given,
         )  # fmt: skip
     except ValueError as error:  # ConfigError, RunDirectoryError, unknown env or unsupported spaces
-        raise UsageError(str(error)) from None
+        raise UsageError(command_line_message(error)) from None
     except RuntimeError as error:  # TrainingDiverged (imported here: the module above needs no TensorFlow)
         from tf_gae.trainers import TrainingDiverged
 
@@ -253,7 +253,7 @@ def _sweep(args: argparse.Namespace) -> int:
         result = sweep(env, algo, seeds=args.seeds, grid=grid, out_dir=out, eval_episodes=args.eval_episodes,
                        agent_axis=args.agent_axis, **given)  # fmt: skip
     except ValueError as error:  # ConfigError, RunDirectoryError
-        raise UsageError(str(error)) from None
+        raise UsageError(command_line_message(error)) from None
     if all(agent.diverged for agent in result.agents):  # an agent that diverges is a result; all of them, a failure
         print("tf-gae: sweep: every agent diverged; lower --learning-rate or set --max-grad-norm", file=sys.stderr)
         return 1
@@ -277,7 +277,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         agent = load(args.run_dir, env=args.env_id, trust_run_dir=args.trust_run_dir)
     except ValueError as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(command_line_message(error)) from None
     result = agent.evaluate(episodes=args.episodes, seed=args.seed, deterministic=not args.stochastic)
     result.pop("returns")
     print(json.dumps(result, sort_keys=True), flush=True)  # the result first: a failed write loses nothing
@@ -285,7 +285,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         try:
             RunDirectory.open(args.run_dir).write_eval(result)
         except RunDirectoryError as error:
-            raise UsageError(f"{error}; the result is printed above") from None
+            raise UsageError(f"{command_line_message(error)}; the result is printed above") from None
     return 0
 
 
@@ -303,7 +303,7 @@ def _plot(args: argparse.Namespace) -> int:
         threshold = reward_threshold(only) if isinstance(only, str) else None
         path = plot_learning_curves(list(args.run_dirs), out, threshold=threshold)
     except (ValueError, OSError) as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(command_line_message(error)) from None
     print(f"tf-gae: wrote {path} ({len(args.run_dirs)} run{'s' if len(args.run_dirs) > 1 else ''})", file=sys.stderr)
     return 0
 

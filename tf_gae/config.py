@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-from tf_gae.checks import require
+from typing import Any, ClassVar, Sequence
 
 __all__ = [
     "TrainerConfig",
@@ -21,15 +20,33 @@ __all__ = [
     "ReinforceConfig",
     "PPOConfig",
     "CONFIGS",
+    "SettingsError",
     "ConfigError",
+    "setting_error",
     "RENAMED_FIELDS",
     "flag_name",
+    "command_line_message",
     "split_env_id",
 ]
 
 
-class ConfigError(ValueError):
-    """An invalid configuration value; the message names the field and the fix."""
+class SettingsError(ValueError):
+    """Bad input whose message names settings in the words of the Python API (`lam`, `env_id`); `fields` lists
+    them, so that the command can say them as its flags instead (:func:`command_line_message`)."""
+
+    def __init__(self, message: str, fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.fields = tuple(fields)
+
+
+class ConfigError(SettingsError):
+    """An invalid configuration value; the message names the setting and the fix."""
+
+
+def setting_error(name: str, wanted: str, value: Any, *others: str) -> ConfigError:
+    """ConfigError("<name> must be <wanted>, got <value>"), naming the setting `name` and the `others` that
+    `wanted` mentions."""
+    return ConfigError(f"{name} must be {wanted}, got {value!r}", (name, *others))
 
 
 SWEEPABLE = ("gamma", "lam", "learning_rate")
@@ -52,6 +69,15 @@ _FLAG_NAMES = {"env_id": "env", "asynchronous_envs": "async-envs"}  # config fie
 def flag_name(field_name: str) -> str:
     """The command-line flag of a configuration field: `lam` -> `--lam`, `env_id` -> `--env`."""
     return "--" + _FLAG_NAMES.get(field_name, field_name.replace("_", "-"))
+
+
+def command_line_message(error: Exception) -> str:
+    """`error`'s message with the settings it names (its `fields`, if it has them) said as `tf-gae`'s flags:
+    each name standing as a word of its own (not inside a path, a quoted value or a longer name)."""
+    text = str(error)
+    for name in getattr(error, "fields", ()):
+        text = re.sub(rf"(?<![\w./'\"-]){re.escape(name)}(?![\w/'\"-])", flag_name(name), text)
+    return text
 
 
 def split_env_id(env_id: str) -> tuple[str | None, str]:
@@ -142,10 +168,11 @@ class TrainerConfig:
             value = getattr(self, config_field.name)
             if not _has_type(value, str(config_field.type)):
                 wanted = _TYPE_WORDS[str(config_field.type)]
-                raise ConfigError(f"{flag_name(config_field.name)} must be {wanted}, got {value!r}")
+                raise setting_error(config_field.name, wanted, value)
 
-        def need(condition: bool, name: str, wanted: str) -> None:
-            require(condition, flag_name(name), wanted, getattr(self, name), error=ConfigError)
+        def need(condition: bool, name: str, wanted: str, *others: str) -> None:
+            if not condition:
+                raise setting_error(name, wanted, getattr(self, name), *others)
 
         for name in ("total_steps", "num_envs", "n_steps", "log_every_steps"):
             value = getattr(self, name)
@@ -174,13 +201,15 @@ class TrainerConfig:
 
             need(self.env_id in registered(), "env_backend",
                  f"'gymnasium' for {self.env_id} (tf_gae.envs has {', '.join(registered())})")  # fmt: skip
-            need(not self.asynchronous_envs, "asynchronous_envs", "false with --env-backend tensorflow (no subprocesses)")
+            need(not self.asynchronous_envs, "asynchronous_envs", "off with env_backend 'tensorflow' (no subprocesses)",
+                 "env_backend")  # fmt: skip
         if not self.episodic:
             need(
                 self.total_steps >= self.num_envs * self.n_steps,
                 "total_steps",
                 f"at least one rollout, num_envs × n_steps = {self.num_envs * self.n_steps}",
-            )
+                "num_envs", "n_steps",
+            )  # fmt: skip
 
     @property
     def backend(self) -> str:
@@ -286,11 +315,13 @@ class PPOConfig(TrainerConfig):
     def validate(self) -> None:
         super().validate()
         for name in ("n_epochs", "minibatch_size"):
-            require(getattr(self, name) >= 1, flag_name(name), "a whole number ≥ 1", getattr(self, name), error=ConfigError)
+            if getattr(self, name) < 1:
+                raise setting_error(name, "a whole number ≥ 1", getattr(self, name))
         if not 0.0 < self.clip_range < 1.0:
-            raise ConfigError(f"--clip-range must lie in (0, 1), got {self.clip_range!r}; PPO uses 0.1–0.3")
+            raise setting_error("clip_range", "in (0, 1) (PPO uses 0.1–0.3)", self.clip_range)
         for name in ("clip_range_value", "target_kl"):
-            require(getattr(self, name) >= 0, flag_name(name), "≥ 0 (0 turns it off)", getattr(self, name), error=ConfigError)
+            if getattr(self, name) < 0:
+                raise setting_error(name, "≥ 0 (0 turns it off)", getattr(self, name))
 
 
 CONFIGS: dict[str, type[TrainerConfig]] = {"a2c": A2CConfig, "reinforce": ReinforceConfig, "ppo": PPOConfig}

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import gymnasium as gym
 import numpy as np
 
+from tf_gae.config import SettingsError  # TensorFlow-free
+
 # TensorFlow is imported where checkpoints, summaries and policies need it, not here: the checks of a run
 # directory (new, locked, its config.json) answer before TensorFlow loads, so a refused command is instant.
 if TYPE_CHECKING:
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 
-class RunDirectoryError(ValueError):
+class RunDirectoryError(SettingsError):
     """The run directory cannot be used as asked; the message says what to do instead."""
 
 
@@ -102,12 +104,12 @@ class RunDirectory:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise RunDirectoryError(f"cannot create run directory {path} ({error.strerror}); choose another --run-dir") from None
+            raise RunDirectoryError(f"cannot create run directory {path} ({error.strerror}); choose another run_dir", ("run_dir",)) from None
         run = cls(path, dict(config))
         run.lock()
         if (path / "config.json").exists():  # another process created this run since check_new
             run.unlock()
-            raise RunDirectoryError(f"run directory {path} already holds a run; pass --resume to continue it, or choose another --run-dir")
+            raise RunDirectoryError(f"run directory {path} already holds a run; resume it, or choose another run_dir", ("run_dir",))
         run.config["versions"] = package_versions()
         _atomic_write_text(path / "config.json", json.dumps(run.config, indent=2, sort_keys=True) + "\n")
         return run
@@ -126,9 +128,9 @@ class RunDirectory:
         while not ancestor.exists():
             ancestor = ancestor.parent
         if not ancestor.is_dir():
-            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is a file; choose another --run-dir")
+            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is a file; choose another run_dir", ("run_dir",))
         if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is not writable; choose another --run-dir")
+            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is not writable; choose another run_dir", ("run_dir",))
         return path
 
     @classmethod

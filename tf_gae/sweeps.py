@@ -156,7 +156,9 @@ def _check_seeds(seeds: Iterable[int]) -> list[int]:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
             raise ConfigError(f"seeds must be whole numbers in [0, 2^31), got {seed!r}")
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds repeat ({seeds}); each seed once (an agent with the same seed and settings is the same run)")
+        raise ConfigError(
+            f"seeds repeat ({seeds}); each seed once (an agent with the same seed and settings is the same run)", ("seeds",)
+        )
     return [int(seed) for seed in seeds]
 
 
@@ -174,9 +176,9 @@ def _check_grid(grid: dict[str, Any] | None) -> dict[str, list[float]]:
             )
         values = list(values) if isinstance(values, (list, tuple, range, np.ndarray)) else [values]
         if not values:
-            raise ConfigError(f"grid[{name!r}] is empty; give it at least one value")
+            raise ConfigError(f"{name} has no value in the grid; give it at least one", (name,))
         if len(set(values)) != len(values):
-            raise ConfigError(f"grid[{name!r}] repeats a value ({values}); give each value once")
+            raise ConfigError(f"{name} repeats a value in the grid ({values}); give each value once", (name,))
         checked[name] = [float(value) for value in values]
     return checked
 
@@ -244,8 +246,9 @@ def sweep(
 
         raise ConfigError(
             f"a sweep runs with the environment in the graph: {env!r} "
-            + ("is asked for with env_backend='gymnasium'" if env in registered() else "has no in-graph version")
-            + f"; sweep one of {', '.join(registered())}, or train runs one by one with tf_gae.train"
+            + ("is asked for with env_backend 'gymnasium'" if env in registered() else "has no in-graph version")
+            + f"; sweep one of {', '.join(registered())}, or train runs one by one with tf_gae.train",
+            ("env_backend",),
         )
     out = None
     if out_dir is not None:

@@ -208,8 +208,9 @@ class Trainer:
         limit = None if spec is None else spec.max_episode_steps
         if not limit:
             raise ConfigError(
-                f"--n-steps must be ≥ 1 for {config.env_id}: {config.env_id} has no time limit, and whole episodes "
-                "need a longest one to wait for (e.g. --n-steps 1000; an episode is cut there)"
+                f"n_steps must be ≥ 1 for {config.env_id}: {config.env_id} has no time limit, and whole episodes "
+                "need a longest one to wait for (e.g. n_steps 1000; an episode is cut there)",
+                ("n_steps",),
             )
         return int(limit)
 
