@@ -136,6 +136,8 @@ def test_non_finite_loss_exits_1_and_keeps_the_last_good_checkpoint(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "training stopped: non-finite loss at update 6" in result.stderr
+    # the command's words (--learning-rate), and the checkpoint named once
+    assert "lower --learning-rate or set --max-grad-norm; the last good checkpoint, ckpt-5, is kept" in result.stderr
     steps = [int(row["env_steps"]) for row in progress_rows(run_dir)]
     assert steps == [20, 40, 60, 80, 100]
     checkpoints = (run_dir / "checkpoints" / "checkpoint").read_text()

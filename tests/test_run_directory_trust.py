@@ -190,7 +190,7 @@ def test_non_finite_observations_stop_ppo_clearly_and_no_nan_checkpoint_is_writt
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "training stopped: the environment's step returned a non-finite observation" in err
-    assert "last good checkpoint ckpt-5" in err  # 10 steps per env and update; NaN at each env's step 51
+    assert "; the last good checkpoint, ckpt-5, is kept" in err  # 10 steps per env and update; NaN at each env's step 51
     rows = progress_rows(run_dir)
     assert [int(r["env_steps"]) for r in rows] == [20, 40, 60, 80, 100]
     assert all(np.isfinite(float(r["policy_loss"])) for r in rows)

@@ -103,7 +103,7 @@ def test_a_sweep_side_by_side_writes_each_agents_solo_run_in_float64(tmp_path, m
             assert summary[agent.name]["diverged"] == "" and agent.agent is not None
             continue
         assert agent.agent is None and "non-finite loss at update 2 " in agent.diverged
-        assert summary[agent.name]["diverged"] == agent.diverged and "last good checkpoint ckpt-0" in agent.diverged
+        assert summary[agent.name]["diverged"] == agent.diverged and "; the last good checkpoint, ckpt-0, is kept" in agent.diverged
         # its first update's row, and nothing of the non-finite state: ckpt-0 alone
         assert [row["updates"] for row in agent.rows] == [1] and len(progress_rows(agent.run_dir)) == 1
         assert [path.name for path in (agent.run_dir / "checkpoints").glob("ckpt-*.index")] == ["ckpt-0.index"]

@@ -25,11 +25,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
 from tf_gae.config import CONFIGS, RENAMED_FIELDS, ConfigError, flag_name, split_env_id
+
+if TYPE_CHECKING:  # the trainers import TensorFlow: loaded where training starts
+    from tf_gae.trainers import TrainingDiverged
 
 __all__ = [
     "Agent",
@@ -377,12 +380,13 @@ def _train(
             recording.end()
         except TrainingDiverged as error:
             stopped_resumable = True
-            raise TrainingDiverged(f"{error} ({recording.last_checkpoint()})") from None
+            raise recording.diverged(error) from None
         except KeyboardInterrupt:
             stopped_resumable = True
             where = f"; continue with: tf-gae train --resume --run-dir {run.path}" if run is not None else ""
             raise TrainingInterrupted(
-                f"interrupted at {int(trainer.env_steps.numpy()):,} env steps ({recording.last_checkpoint()}){where}"
+                f"interrupted at {int(trainer.env_steps.numpy()):,} env steps (last checkpoint "
+                f"{recording.last_checkpoint() or 'none'}){where}"
             ) from None
         finally:
             if bar is not None:
@@ -440,9 +444,15 @@ class _Recording:
                 self.before_save()
             self.checkpoints.save(self.rows[-1]["updates"])  # the last row's checkpoint, if its row did not save one
 
-    def last_checkpoint(self) -> str:
+    def last_checkpoint(self) -> str | None:
+        """The newest checkpoint's name (ckpt-N), None without a run directory."""
         numbers = self.checkpoints.numbers() if self.checkpoints is not None else []
-        return f"last good checkpoint ckpt-{numbers[-1]}" if numbers else "no checkpoint"
+        return f"ckpt-{numbers[-1]}" if numbers else None
+
+    def diverged(self, error: "TrainingDiverged") -> "TrainingDiverged":
+        """`error`, saying which checkpoint the run directory keeps (training stopped before writing another)."""
+        kept = self.last_checkpoint()
+        return type(error)(f"{error}; the last good checkpoint, {kept}, is kept" if kept else str(error), error.fields)
 
     def close(self) -> None:
         if self.scalars is not None:

@@ -228,7 +228,7 @@ def _train(args: argparse.Namespace) -> int:
 
         if not isinstance(error, TrainingDiverged):
             raise
-        print(f"tf-gae: training stopped: {error}", file=sys.stderr)
+        print(f"tf-gae: training stopped: {command_line_message(error)}", file=sys.stderr)
         return 1
     except TrainingInterrupted as error:
         print(f"tf-gae: {error}", file=sys.stderr)

@@ -396,7 +396,7 @@ def _train_side_by_side(
     diverged: dict[int, str] = {}  # agent → why it stopped
 
     def on_diverged(index: int, error: TrainingDiverged) -> None:
-        diverged[index] = f"{error} ({recordings[index].last_checkpoint()})"
+        diverged[index] = str(recordings[index].diverged(error))
 
     bar = ProgressBar(trainers[0].planned_steps) if progress else None
     try:

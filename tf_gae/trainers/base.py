@@ -17,7 +17,7 @@ import contextlib
 import functools
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import gymnasium as gym
 from tf_gae._tf import tf  # first: TensorFlow imported once, without its start-up noise
@@ -60,7 +60,13 @@ __all__ = [
 
 class TrainingDiverged(RuntimeError):
     """A loss, a metric, a weight or a running statistic became NaN or infinite, or the environment gave a
-    non-finite observation: training stops before checkpointing it, so the last good checkpoint is kept."""
+    non-finite observation: training stops before its caller checkpoints it, so the last good checkpoint is
+    kept. `fields`: the settings the message names (in the Python API's words; the command says them as
+    flags, :func:`tf_gae.config.command_line_message`)."""
+
+    def __init__(self, message: str, fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.fields = tuple(fields)
 
 
 PROGRESS_COLUMNS = [
@@ -453,8 +459,8 @@ class Trainer:
         if bad:
             shown = ", ".join(f"{name}={value}" for name, value in bad.items())
             raise TrainingDiverged(
-                f"non-finite loss at update {updates} ({shown}); lower --learning-rate or set "
-                "--max-grad-norm; the last good checkpoint is kept"
+                f"non-finite loss at update {updates} ({shown}); lower learning_rate or set max_grad_norm",
+                ("learning_rate", "max_grad_norm"),
             )
 
     def checkpoint_variables(self) -> list[tf.Variable]:
@@ -503,8 +509,9 @@ class Trainer:
             state_finite = all(np.isfinite(v.numpy()).all() for v in floats)
         if not state_finite:
             raise TrainingDiverged(
-                f"non-finite weights or running statistics after update {updates}; lower --learning-rate or "
-                "check the environment's observations and rewards; the last good checkpoint is kept"
+                f"non-finite weights or running statistics after update {updates}; lower learning_rate or "
+                "check the environment's observations and rewards",
+                ("learning_rate",),
             )
 
     # ------------------------------------------------------------------ the loop
@@ -526,7 +533,7 @@ class Trainer:
         try:
             self.collector.start(seed=config.seed + 7919 * start_update)
         except NonFiniteObservation as error:
-            raise TrainingDiverged(f"{error}; the last good checkpoint is kept") from None
+            raise TrainingDiverged(str(error)) from None
         self._train_runs([self], lambda index, row: None if on_row is None else on_row(row), on_update, should_stop)
 
     metric_shape: tuple[int, ...] = ()
@@ -559,7 +566,7 @@ class Trainer:
                 results = self._results_of_runs(*outputs)
             except NonFiniteObservation as error:
                 span = updates_span(updates, num_updates)
-                raise TrainingDiverged(f"{error} (during update {span}); the last good checkpoint is kept") from None
+                raise TrainingDiverged(f"{error} (during update {span})") from None
             updates, env_steps = int(self.updates.numpy()), int(self.env_steps.numpy())
             rows = {}
             for index in list(going):
