@@ -157,8 +157,8 @@ def make_config(algo: str, hyperparameters: dict[str, Any]) -> Any:
         if name not in known:
             users = [a for a, c in CONFIGS.items() if name in {f.name for f in dataclasses.fields(c)}]
             if not users:
-                raise ConfigError(f"{name} is no hyperparameter of {algo}; the fields of "
-                                  f"tf_gae.config.{CONFIGS[algo].__name__} are")  # fmt: skip
+                raise ConfigError(f"{name} is no hyperparameter of {algo}; its hyperparameters are the fields of "
+                                  f"tf_gae.config.{CONFIGS[algo].__name__}")  # fmt: skip
             users_text = " or ".join(repr(user) for user in users)
             raise ConfigError(f"{name} applies to algo {users_text} only, not {algo!r}", (name, "algo"))
     return CONFIGS[algo](**hyperparameters)
