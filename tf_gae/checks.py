@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["require", "positive_int", "finite_number", "unit_interval", "layer_widths"]
 
@@ -19,8 +19,11 @@ def _example(name: str, example: str | None) -> str:
     return f"; pass e.g. {name}={example}" if example is not None else ""
 
 
-def require(condition: bool, name: str, wanted: str, value: Any, *, error: type[Exception] = ValueError) -> None:
-    """Raise `error("<name> must be <wanted>, got <value>")` unless `condition`."""
+def require(
+    condition: bool, name: str, wanted: str, value: Any, *, error: Callable[[str], Exception] = ValueError
+) -> None:
+    """Raise `error("<name> must be <wanted>, got <value>")` unless `condition` (`error`: an exception class,
+    or any callable that makes one from the message)."""
     if not condition:
         raise error(f"{name} must be {wanted}, got {value!r}")
 

@@ -9,10 +9,13 @@ answer `--help` and refuse a bad flag at once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
+
+from tf_gae.checks import require
 
 __all__ = [
     "TrainerConfig",
@@ -20,9 +23,9 @@ __all__ = [
     "ReinforceConfig",
     "PPOConfig",
     "CONFIGS",
+    "NamesSettings",
     "SettingsError",
     "ConfigError",
-    "setting_error",
     "RENAMED_FIELDS",
     "flag_name",
     "command_line_message",
@@ -30,8 +33,8 @@ __all__ = [
 ]
 
 
-class SettingsError(ValueError):
-    """Bad input whose message names settings in the words of the Python API (`lam`, `env_id`); `fields` lists
+class NamesSettings(Exception):
+    """An error whose message names settings in the words of the Python API (`lam`, `env_id`); `fields` lists
     them, so that the command can say them as its flags instead (:func:`command_line_message`)."""
 
     def __init__(self, message: str, fields: Sequence[str] = ()) -> None:
@@ -39,14 +42,17 @@ class SettingsError(ValueError):
         self.fields = tuple(fields)
 
 
+class SettingsError(NamesSettings, ValueError):
+    """Bad input (a value, a run directory) whose message names settings."""
+
+
 class ConfigError(SettingsError):
     """An invalid configuration value; the message names the setting and the fix."""
 
 
-def setting_error(name: str, wanted: str, value: Any, *others: str) -> ConfigError:
-    """ConfigError("<name> must be <wanted>, got <value>"), naming the setting `name` and the `others` that
-    `wanted` mentions."""
-    return ConfigError(f"{name} must be {wanted}, got {value!r}", (name, *others))
+def _naming(*fields: str) -> Callable[[str], ConfigError]:
+    """For :func:`tf_gae.checks.require`: a ConfigError naming `fields`."""
+    return functools.partial(ConfigError, fields=fields)
 
 
 SWEEPABLE = ("gamma", "lam", "learning_rate")
@@ -164,15 +170,12 @@ class TrainerConfig:
         self.validate()
 
     def validate(self) -> None:
-        for config_field in dataclasses.fields(self):  # types first: the checks below compare values
-            value = getattr(self, config_field.name)
-            if not _has_type(value, str(config_field.type)):
-                wanted = _TYPE_WORDS[str(config_field.type)]
-                raise setting_error(config_field.name, wanted, value)
-
         def need(condition: bool, name: str, wanted: str, *others: str) -> None:
-            if not condition:
-                raise setting_error(name, wanted, getattr(self, name), *others)
+            require(condition, name, wanted, getattr(self, name), error=_naming(name, *others))
+
+        for config_field in dataclasses.fields(self):  # types first: the checks below compare values
+            annotation = str(config_field.type)
+            need(_has_type(getattr(self, config_field.name), annotation), config_field.name, _TYPE_WORDS[annotation])
 
         for name in ("total_steps", "num_envs", "n_steps", "log_every_steps"):
             value = getattr(self, name)
@@ -315,13 +318,11 @@ class PPOConfig(TrainerConfig):
     def validate(self) -> None:
         super().validate()
         for name in ("n_epochs", "minibatch_size"):
-            if getattr(self, name) < 1:
-                raise setting_error(name, "a whole number ≥ 1", getattr(self, name))
-        if not 0.0 < self.clip_range < 1.0:
-            raise setting_error("clip_range", "in (0, 1) (PPO uses 0.1–0.3)", self.clip_range)
+            require(getattr(self, name) >= 1, name, "a whole number ≥ 1", getattr(self, name), error=_naming(name))
+        require(0.0 < self.clip_range < 1.0, "clip_range", "in (0, 1) (PPO uses 0.1–0.3)", self.clip_range,
+                error=_naming("clip_range"))  # fmt: skip
         for name in ("clip_range_value", "target_kl"):
-            if getattr(self, name) < 0:
-                raise setting_error(name, "≥ 0 (0 turns it off)", getattr(self, name))
+            require(getattr(self, name) >= 0, name, "≥ 0 (0 turns it off)", getattr(self, name), error=_naming(name))
 
 
 CONFIGS: dict[str, type[TrainerConfig]] = {"a2c": A2CConfig, "reinforce": ReinforceConfig, "ppo": PPOConfig}

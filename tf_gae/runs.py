@@ -104,12 +104,16 @@ class RunDirectory:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise RunDirectoryError(f"cannot create run directory {path} ({error.strerror}); choose another run_dir", ("run_dir",)) from None
+            raise RunDirectoryError(
+                f"cannot create run directory {path} ({error.strerror}); choose another run_dir", ("run_dir",)
+            ) from None
         run = cls(path, dict(config))
         run.lock()
         if (path / "config.json").exists():  # another process created this run since check_new
             run.unlock()
-            raise RunDirectoryError(f"run directory {path} already holds a run; resume it, or choose another run_dir", ("run_dir",))
+            raise RunDirectoryError(
+                f"run directory {path} already holds a run; resume it, or choose another run_dir", ("run_dir",)
+            )
         run.config["versions"] = package_versions()
         _atomic_write_text(path / "config.json", json.dumps(run.config, indent=2, sort_keys=True) + "\n")
         return run
@@ -128,9 +132,14 @@ class RunDirectory:
         while not ancestor.exists():
             ancestor = ancestor.parent
         if not ancestor.is_dir():
-            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is a file; choose another run_dir", ("run_dir",))
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise RunDirectoryError(f"cannot create run directory {path}: {ancestor} is not writable; choose another run_dir", ("run_dir",))
+            problem = "is a file"
+        elif not os.access(ancestor, os.W_OK | os.X_OK):
+            problem = "is not writable"
+        else:
+            return path
+        raise RunDirectoryError(
+            f"cannot create run directory {path}: {ancestor} {problem}; choose another run_dir", ("run_dir",)
+        )
         return path
 
     @classmethod

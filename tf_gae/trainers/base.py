@@ -17,7 +17,7 @@ import contextlib
 import functools
 import math
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import gymnasium as gym
 from tf_gae._tf import tf  # first: TensorFlow imported once, without its start-up noise
@@ -25,7 +25,7 @@ import keras  # noqa: E402
 import numpy as np
 
 from tf_gae.advantages import gae, normalize_advantages
-from tf_gae.config import SWEEPABLE, ConfigError, TrainerConfig, flag_name
+from tf_gae.config import SWEEPABLE, ConfigError, NamesSettings, TrainerConfig, flag_name
 from tf_gae import losses
 from tf_gae.distribute import check_even_split
 from tf_gae.learner import Learner, TorchStyleRMSprop
@@ -58,15 +58,10 @@ __all__ = [
 ]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(NamesSettings, RuntimeError):
     """A loss, a metric, a weight or a running statistic became NaN or infinite, or the environment gave a
     non-finite observation: training stops before its caller checkpoints it, so the last good checkpoint is
-    kept. `fields`: the settings the message names (in the Python API's words; the command says them as
-    flags, :func:`tf_gae.config.command_line_message`)."""
-
-    def __init__(self, message: str, fields: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.fields = tuple(fields)
+    kept. `fields`: the settings the message names (the command says them as flags)."""
 
 
 PROGRESS_COLUMNS = [
