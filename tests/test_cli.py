@@ -95,7 +95,7 @@ def test_train_evaluate_plot_and_refuse_to_overwrite(tmp_path, capsys):
     before = snapshot(run_dir)
     capsys.readouterr()
     assert main(["train", "--run-dir", str(run_dir), *SMALL]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert "already holds a run; continue it with --resume, or choose another --run-dir" in capsys.readouterr().err
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--lam", "0.5"]) == 2
     assert "contradicts" in capsys.readouterr().err
     assert snapshot(run_dir) == before, "a refused command must not touch the run directory"

@@ -100,7 +100,7 @@ def test_evaluate_and_resume_refuse_what_is_not_a_usable_run(capsys, tmp_path):
 
 def test_run_directory_refuses_to_overwrite_and_reads_past_a_torn_line(tmp_path):
     run = RunDirectory.create(tmp_path / "run", {"algo": "a2c"})
-    with pytest.raises(RunDirectoryError, match="already holds a run"):
+    with pytest.raises(RunDirectoryError, match="already holds a run; continue it with resume, or choose another run_dir"):
         RunDirectory.create(run.path, {"algo": "a2c"})
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")

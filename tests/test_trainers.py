@@ -93,6 +93,10 @@ def test_non_finite_loss_stops_training_and_leaves_the_weights_finite():
     after = trainer.model.get_weights()
     assert all(np.isfinite(w).all() for w in after)
     assert any(not np.array_equal(a, b) for a, b in zip(before, after)), "the finite updates before it did apply"
+    # Trained in memory through the Python API: no run directory, so no checkpoint is claimed either.
+    with pytest.raises(TrainingDiverged) as caught:
+        tf_gae.train("NaNReward-v0", "a2c", run_dir=None, num_envs=2, n_steps=10, total_steps=2000, eval_episodes=0)
+    assert str(caught.value).endswith("; lower learning_rate or set max_grad_norm") and "checkpoint" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,8 @@ class RunDirectory:
         if (path / "config.json").exists():  # another process created this run since check_new
             run.unlock()
             raise RunDirectoryError(
-                f"run directory {path} already holds a run; resume it, or choose another run_dir", ("run_dir",)
+                f"run directory {path} already holds a run; continue it with resume, or choose another run_dir",
+                ("resume", "run_dir"),
             )
         run.config["versions"] = package_versions()
         _atomic_write_text(path / "config.json", json.dumps(run.config, indent=2, sort_keys=True) + "\n")
@@ -126,7 +127,8 @@ class RunDirectory:
         if path.exists() and (not path.is_dir() or any(p.name != ".lock" for p in path.iterdir())):
             what = "a run" if (path / "config.json").exists() else ("files" if path.is_dir() else "a file in its place")
             raise RunDirectoryError(
-                f"run directory {path} already holds {what}; pass --resume to continue it, or choose another --run-dir"
+                f"run directory {path} already holds {what}; continue it with resume, or choose another run_dir",
+                ("resume", "run_dir"),
             )
         ancestor = path.absolute()
         while not ancestor.exists():
