@@ -86,8 +86,7 @@ def test_linear_annealing_and_kl_early_stop():
 
 
 def test_every_ppo_field_changes_behaviour():
-    # big steps, so that ratios leave the clip range; gymnasium's environments: each variant compiles only
-    # its minibatch step, not a whole training call
+    # big steps, so that ratios leave the clip range
     base = small_config(learning_rate=0.03, n_epochs=4, env_backend="gymnasium")
     changes = dict(
         n_epochs=5, minibatch_size=16, clip_range=0.05, clip_range_value=0.01, target_kl=1e-4, anneal_lr=False, anneal_clip=False
