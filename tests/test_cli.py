@@ -39,7 +39,7 @@ def snapshot(folder: Path) -> dict[str, float]:
     "flags, message",
     [
         (["--env", "NoSuchEnv-v9"], "unknown environment id"),
-        (["--gamma", "1.5"], "--gamma must lie in [0, 1]"),
+        (["--gamma", "1.5"], "--gamma must be a number in [0, 1], got '1.5'"),
         (["--learning-rate", "-3"], "--learning-rate must be a positive number"),
         (["--algo", "dqn"], "invalid choice"),
         (["--resume"], "--resume needs --run-dir"),
@@ -206,7 +206,7 @@ def test_sweep_writes_one_run_per_agent_and_a_summary_and_refuses_bad_flags(tmp_
     assert [int(progress_rows(side_by_side / f"s{seed}")[-1]["env_steps"]) for seed in range(2)] == [1024] * 2
     for flags, message in [
         (["--seeds", "3-x"], "--seeds takes whole numbers like 0-19"),
-        (["--lam", "0.5,1.5"], "--lam must lie in [0, 1]"),
+        (["--lam", "0.5,1.5"], "--lam must be a number in [0, 1], got '1.5'"),
         (["--env-backend", "gymnasium"], "a sweep runs with the environment in the graph"),
         (["--seeds", "1,1"], "seeds repeat"),
         (["--one-by-one", "--side-by-side"], "argument --side-by-side: not allowed with argument --one-by-one"),

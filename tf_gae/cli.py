@@ -41,13 +41,13 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _unit_interval(name: str):
-    def parse(text: str) -> float:
+    def parse(text: str) -> float:  # the words of the configuration's own check (tf_gae.config)
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in [0, 1], got {text!r}") from None
-        if not 0.0 <= value <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must lie in [0, 1], got {value}")
+            value = None
+        if value is None or not 0.0 <= value <= 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in [0, 1], got {text!r}")
         return value
 
     return parse
