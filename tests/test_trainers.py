@@ -127,14 +127,14 @@ def _fingerprint(config, trainer_class=A2CTrainer):
 
     The trainer's functions run eagerly here: every field is read by the Python that builds them, so eager
     calls read each field as the compiled ones do, without tracing and compiling a program per variant."""
-    rows = []
+    rows, eager_before = [], tf.config.functions_run_eagerly()
     tf.config.run_functions_eagerly(True)
     try:
         trainer = trainer_class(config)
         trainer.train(on_row=rows.append)
         trainer.close()
     finally:
-        tf.config.run_functions_eagerly(False)
+        tf.config.run_functions_eagerly(eager_before)
     weights = np.concatenate([w.ravel() for w in trainer.model.get_weights()])
     progress = [(r["env_steps"], r["updates"], r["policy_loss"], r["value_loss"]) for r in rows]
     env = trainer.env.vector_env if isinstance(trainer.env, GymnasiumEnv) else trainer.env  # gymnasium's, adapted
@@ -143,7 +143,7 @@ def _fingerprint(config, trainer_class=A2CTrainer):
 
 def test_every_config_field_changes_behaviour():
     """keras-io's PPO example declares lam = 0.97 and silently uses 0.95; here every field must be read."""
-    base = A2CConfig(
+    base = A2CConfig(  # gymnasium's environments: asynchronous_envs applies to them, env_backend switches away
         env_id="CartPole-v1", total_steps=64, num_envs=2, n_steps=8, log_every_steps=16, hidden_sizes=(8,),
         env_backend="gymnasium",
     )
