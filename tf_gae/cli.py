@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from tf_gae.api import DEFAULT_ALGO, ProgressBar  # ProgressBar re-exported: `tf_gae.cli.ProgressBar`
+from tf_gae.checks import require
 from tf_gae.config import CONFIGS, RENAMED_FIELDS, SWEEPABLE, command_line_message, flag_name
 
 __all__ = ["main", "build_parser", "ProgressBar"]
@@ -41,13 +43,12 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _unit_interval(name: str):
-    def parse(text: str) -> float:  # the words of the configuration's own check (tf_gae.config)
+    def parse(text: str) -> float:  # in the words of the configuration's own check (tf_gae.config)
         try:
             value = float(text)
         except ValueError:
-            value = None
-        if value is None or not 0.0 <= value <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in [0, 1], got {text!r}")
+            value = math.nan
+        require(0.0 <= value <= 1.0, name, "a number in [0, 1]", text, error=argparse.ArgumentTypeError)
         return value
 
     return parse

@@ -133,16 +133,12 @@ class RunDirectory:
         ancestor = path.absolute()
         while not ancestor.exists():
             ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            problem = "is a file"
-        elif not os.access(ancestor, os.W_OK | os.X_OK):
-            problem = "is not writable"
-        else:
+        if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK):
             return path
+        problem = "is not writable" if ancestor.is_dir() else "is a file"
         raise RunDirectoryError(
             f"cannot create run directory {path}: {ancestor} {problem}; choose another run_dir", ("run_dir",)
         )
-        return path
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDirectory":
