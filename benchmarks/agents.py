@@ -19,13 +19,13 @@ stepped in Python as SB3 steps them).
 
 Measured:
 1. Throughput — one process, one run at a time, ours and SB3 alternating, 5 repeats of a throughput budget
-   after a warm-up; medians and ratios. A2C's is its whole budget, so that our steady part lasts long
-   enough to time (a fifth of it is about a tenth of a second, where one scheduling hiccup moves the rate
-   by tens of percent). Each run's wall time is split the same way for both libraries into setup
-   (construction plus the first update: ours traces and XLA-compiles its graphs there) and the training
-   rate after it (env steps per second); the end-to-end rate, setup included, is reported too. Each
-   library runs with one intra-op thread, its fastest setting for networks this small (torch with 2
-   threads was erratic on this machine, 10–60× slower at times).
+   after a warm-up; medians and ratios. A2C's is its whole budget: a fifth of it is ten training calls of
+   ours, over too soon to time (one scheduling hiccup would move the rate by tens of percent). Each run's
+   wall time is split the same way for both libraries into setup (construction plus the first update:
+   ours traces and XLA-compiles its graphs there) and the training rate after it (env steps per second);
+   the end-to-end rate, setup included, is reported too. Each library runs with one intra-op thread, its
+   fastest setting for networks this small (torch with 2 threads was erratic on this machine, 10–60×
+   slower at times).
    Then sweeps (A2C and PPO on CartPole-v1): tf_gae.sweep of 8 λ × 4 seeds at the full budget, side by
    side and one after another, alternating, wall time from the call to its return.
 2. Returns — every (configuration, library, seed) trains to the full budget in its own process (`--workers`
@@ -349,8 +349,8 @@ def report(configs, seeds, rates, results, out_dir: Path) -> str:
         "",
     ]
     if rates:
-        budgets = [f"{CONFIGS[config]['throughput_budget']:,}" for config in configs]
-        budgets = " and ".join(filter(None, [", ".join(budgets[:-1]), budgets[-1]]))  # "a, b and c"
+        each = [f"{CONFIGS[config]['throughput_budget']:,}" for config in configs]
+        budgets = " and ".join(filter(None, [", ".join(each[:-1]), each[-1]]))  # "a, b and c"
         lines += [
             "**Throughput** (median of 5 runs, one at a time, one thread each). *Setup* is the one-time cost: "
             "construction plus the first update (ours traces its graphs and XLA-compiles them there: the whole "
