@@ -47,7 +47,7 @@ def _unit_interval(name: str):
         try:
             value = float(text)
         except ValueError:
-            value = math.nan
+            value = math.nan  # not a number: refused by the range check below, in the same words
         require(0.0 <= value <= 1.0, name, "a number in [0, 1]", text, error=argparse.ArgumentTypeError)
         return value
 
